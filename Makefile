@@ -1,0 +1,35 @@
+# cluster-bootstrap — everything runs from the project's own virtualenv (venv/, as Pulumi.yaml says).
+PYTHON ?= python3
+STACK ?= dev
+VENV := venv
+PY := $(VENV)/bin/python
+
+.PHONY: plan test bench reference clean
+
+## plan: offline `pulumi preview` of STACK (default dev) under mocks — no credentials, no network
+plan: $(VENV)/.runtime
+	$(PY) -m stacks.plan --stack $(STACK)
+
+## test: every test (installs the test tools first)
+test: $(VENV)/.dev
+	$(PY) -m pytest -q
+
+## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
+bench: $(VENV)/.runtime
+	$(PY) -m stacks.bench
+
+## reference: regenerate the README's configuration reference from the config model
+reference: $(VENV)/.runtime
+	$(PY) -m stacks.reference
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,330 @@
+"""The stack configuration contract (namespace `cluster-bootstrap`) as one typed, immutable model.
+
+`load(stack)` reads every key of the namespace once, validates all of it, and raises a single
+`ConfigError` (a `pulumi.RunError`) listing every problem by field path before any resource
+exists. Secret values are `SecretStr`: they never print, and layers turn them into secret Outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+from stacks import validators as v
+from stacks.problems import ConfigError, Problem, problems_from
+
+NAMESPACE = "cluster-bootstrap"
+
+Label = Annotated[str, AfterValidator(v.dns_label)]
+Address = Annotated[str, AfterValidator(v.address)]
+IP = Annotated[str, AfterValidator(v.ip)]
+Cidr = Annotated[str, AfterValidator(v.cidr)]
+IpRange = Annotated[str, AfterValidator(v.ip_range)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Role = Literal["controller", "worker", "controller+worker"]
+
+
+def _alias(name: str) -> str:
+    """snake_case field → camelCase config key (names without '_', like k0s, stay as they are)."""
+    return to_camel(name) if "_" in name else name
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_alias, populate_by_name=True)
+
+
+class DnsConfig(_Model):
+    create_zone: bool = Field(True, description="Create the Route53 zone for `domain`; false uses an existing one.")
+    zone_id: Optional[Annotated[str, AfterValidator(v.zone_id)]] = Field(
+        None, description="Existing zone id (with createZone: false); unset looks the zone up by name."
+    )
+
+
+class Bastion(_Model):
+    host: Address = Field(description="Jump host address.")
+    port: Port = Field(22, description="Jump host SSH port.")
+    user: Optional[str] = Field(None, description="Jump host user; defaults to ssh.user.")
+
+
+class SshConfig(_Model):
+    user: str = Field("root", min_length=1, description="Login user on every host (root or passwordless sudo).")
+    port: Port = Field(22, description="SSH port on every host.")
+    private_key: Optional[Annotated[SecretStr, AfterValidator(v.private_key)]] = Field(
+        None, description="Private key (set with --secret); unset uses the operator's ssh-agent."
+    )
+    bastion: Optional[Bastion] = Field(None, description="Optional jump host {host, port, user}.")
+    per_dial_timeout: int = Field(15, ge=1, le=600, description="Seconds for one SSH dial attempt.")
+    dial_error_limit: int = Field(10, ge=1, le=1000, description="Failed dials before a remote step gives up.")
+
+
+class NodeConfig(_Model):
+    name: Label = Field(description="Kubernetes node name and host name (DNS label).")
+    address: Address = Field(description="Address the operator reaches over SSH.")
+    role: Role = Field(description="controller, worker or controller+worker.")
+    private_address: Optional[IP] = Field(None, description="Address cluster traffic uses; defaults to address.")
+    labels: dict[Annotated[str, AfterValidator(v.label_key)], Annotated[str, AfterValidator(v.label_value)]] = Field(
+        default_factory=dict, description="Extra Kubernetes node labels."
+    )
+
+    @property
+    def is_controller(self) -> bool:
+        return self.role in ("controller", "controller+worker")
+
+    @property
+    def is_worker(self) -> bool:
+        return self.role in ("worker", "controller+worker")
+
+
+class K0sConfig(_Model):
+    pod_cidr: Cidr = Field("10.244.0.0/16", alias="podCIDR", description="Pod network (Cilium IPAM).")
+    service_cidr: Cidr = Field("10.96.0.0/12", alias="serviceCIDR", description="Service network.")
+    api_address: Optional[Address] = Field(
+        None, description="Address behind api.<domain> (a load balancer or VIP); defaults to the controllers' addresses."
+    )
+    airgap_bundle: Optional[str] = Field(
+        None, min_length=1, description="Local path of a k0s airgap image bundle to upload instead of pulling."
+    )
+    download_url: Annotated[str, AfterValidator(v.url_template)] = Field(
+        "https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}",
+        description="k0s binary URL template ({version}, {arch}); point it at a mirror.",
+    )
+
+
+class CiliumConfig(_Model):
+    load_balancer_pool: IpRange = Field(
+        description="LB IPAM pool for Services of type LoadBalancer (ingress IP): CIDR or 'first-last'."
+    )
+
+
+class AcmeConfig(_Model):
+    email: Annotated[str, AfterValidator(v.email)] = Field(description="Let's Encrypt account e-mail.")
+    server: Literal["staging", "production"] = Field(
+        "staging", description="Let's Encrypt directory the default issuer uses."
+    )
+
+
+class GiteaConfig(_Model):
+    org: Annotated[str, AfterValidator(v.gitea_name)] = Field("platform", description="Gitea organisation.")
+    repo: Annotated[str, AfterValidator(v.gitea_name)] = Field("gitops", description="GitOps repository name.")
+
+
+class FluxConfig(_Model):
+    path: Optional[Annotated[str, AfterValidator(v.repo_path)]] = Field(
+        None, description="Repository path Flux reconciles; defaults to clusters/<stack>."
+    )
+
+
+class SopsConfig(_Model):
+    age_key: Optional[Annotated[SecretStr, AfterValidator(v.age_identity)]] = Field(
+        None, description="age identity AGE-SECRET-KEY-1… (set with --secret); unset generates one."
+    )
+
+
+class Versions(_Model):
+    k0s: Annotated[str, AfterValidator(v.k0s_version)] = Field(description="k0s release.")
+    cilium: Annotated[str, AfterValidator(v.semver)] = Field(description="Cilium Helm chart.")
+    cert_manager: Annotated[str, AfterValidator(v.semver)] = Field(description="cert-manager Helm chart.")
+    gitea: Annotated[str, AfterValidator(v.semver)] = Field(description="Gitea Helm chart.")
+    flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release.")
+
+
+class StackConfig(_Model):
+    domain: Annotated[str, AfterValidator(v.domain)] = Field(description="Cluster DNS domain (Route53 zone).")
+    dns: DnsConfig = Field(default_factory=DnsConfig, description="Route53 zone handling.")
+    ssh: SshConfig = Field(default_factory=SshConfig, description="How Pulumi reaches the hosts.")
+    nodes: list[NodeConfig] = Field(description="Hosts and their roles.")
+    k0s: K0sConfig = Field(default_factory=K0sConfig, description="k0s cluster settings.")
+    cilium: CiliumConfig = Field(description="Cilium networking.")
+    acme: AcmeConfig = Field(description="Let's Encrypt.")
+    gitea: GiteaConfig = Field(default_factory=GiteaConfig, description="In-cluster git server.")
+    flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux sync.")
+    sops: SopsConfig = Field(default_factory=SopsConfig, description="SOPS age identity.")
+    protect: bool = Field(description="Protect the zone and long-lived keys from deletion.")
+    versions: Versions = Field(description="Pinned versions: the one place to bump them.")
+
+    @property
+    def controllers(self) -> list[NodeConfig]:
+        return [n for n in self.nodes if n.is_controller]
+
+    @property
+    def workers(self) -> list[NodeConfig]:
+        return [n for n in self.nodes if n.is_worker]
+
+    @property
+    def api_targets(self) -> list[str]:
+        """What api.<domain> points at: k0s.apiAddress, else every controller's address."""
+        return [self.k0s.api_address] if self.k0s.api_address else [n.address for n in self.controllers]
+
+
+SECRET_FIELDS = {("ssh", "privateKey"), ("sops", "ageKey")}
+
+
+def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
+    """Rules that span fields; each runs only when the fields it reads parsed."""
+    problems: list[Problem] = []
+    nodes: Optional[list[tuple[int, NodeConfig]]] = parts.get("nodes")
+    k0s: Optional[K0sConfig] = parts.get("k0s")
+    if k0s is not None:
+        if v.overlaps([k0s.pod_cidr], [k0s.service_cidr]):
+            problems.append(Problem("k0s.serviceCIDR", f"{k0s.service_cidr} overlaps k0s.podCIDR {k0s.pod_cidr}"))
+    cilium: Optional[CiliumConfig] = parts.get("cilium")
+    if cilium is not None:
+        pool = cilium.load_balancer_pool
+        if k0s is not None:
+            for field, net in (("podCIDR", k0s.pod_cidr), ("serviceCIDR", k0s.service_cidr)):
+                if v.overlaps([pool], [net]):
+                    problems.append(Problem("cilium.loadBalancerPool", f"{pool} overlaps k0s.{field} {net}"))
+        for i, node in nodes or []:
+            for field, addr in (("address", node.address), ("privateAddress", node.private_address)):
+                if addr and v.in_range(addr, pool):
+                    problems.append(
+                        Problem("cilium.loadBalancerPool", f"{pool} contains nodes[{i}].{field} {addr}; "
+                                "the pool must hold only free addresses")
+                    )
+    if nodes and not (k0s and k0s.api_address):
+        named = [f"nodes[{i}]" for i, n in nodes if n.is_controller and not v.is_ip(n.address)]
+        if named and sum(n.is_controller for _, n in nodes) > 1:
+            problems.append(Problem("k0s.apiAddress", f"required: controllers {', '.join(named)} are "
+                                    "addressed by host name, and api.<domain> can only alias one name"))
+    dns: Optional[DnsConfig] = parts.get("dns")
+    if dns is not None and dns.create_zone and dns.zone_id:
+        problems.append(Problem("dns.zoneId", "only allowed with dns.createZone: false"))
+    return problems
+
+
+def _role_checks(items: list[Any]) -> list[Problem]:
+    """Controller count rules; skipped while any role is itself invalid (reported per node)."""
+    roles = [item.get("role") if isinstance(item, dict) else None for item in items]
+    if not roles or any(role not in typing.get_args(Role) for role in roles):
+        return []
+    controllers = sum(role != "worker" for role in roles)
+    if not controllers:
+        return [Problem("nodes", "no controller; at least one node needs role controller or controller+worker")]
+    if controllers > 1 and controllers % 2 == 0:
+        return [Problem("nodes", f"{controllers} controllers; etcd needs an odd number (1, 3, 5…) for quorum")]
+    return []
+
+
+def validate(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> StackConfig:
+    """Validate raw config values (key → decoded value) into a StackConfig, or raise ConfigError."""
+    fields = StackConfig.model_fields
+    aliases = {(f.alias or name): name for name, f in fields.items()}
+    problems: list[Problem] = []
+    for key in sorted(set(raw) - set(aliases)):
+        problems.append(Problem(key, f"unknown key; allowed keys: {', '.join(aliases)}"))
+    parts: dict[str, Any] = {}
+    for alias, name in aliases.items():
+        if alias not in raw:
+            if fields[name].is_required():
+                problems.append(Problem(alias, "required"))
+            else:
+                parts[name] = fields[name].get_default(call_default_factory=True)
+            continue
+        if name == "nodes":
+            parts[name] = _validate_nodes(raw[alias], problems)
+            continue
+        try:
+            parts[name] = _adapter(fields[name]).validate_python(raw[alias])
+        except ValidationError as exc:
+            problems += problems_from(exc, alias, fields[name].annotation)
+    problems += _secret_checks(raw, secret_keys)
+    problems += _cross_checks(parts)
+    if problems:
+        raise ConfigError(stack, problems)
+    values = dict(parts)
+    values["nodes"] = [n for _, n in parts["nodes"]]
+    if values.get("flux") is None or values["flux"].path is None:
+        values["flux"] = FluxConfig(path=f"clusters/{stack}")
+    return StackConfig(**values)
+
+
+def _adapter(field) -> TypeAdapter:
+    """A validator for one top-level field, with the validators pydantic keeps in its metadata."""
+    annotation = field.annotation
+    if field.metadata:
+        annotation = Annotated.__class_getitem__((annotation, *field.metadata))
+    return TypeAdapter(annotation)
+
+
+def _validate_nodes(value: Any, problems: list[Problem]) -> Optional[list[tuple[int, NodeConfig]]]:
+    """Validate node by node so one bad entry does not hide the others' problems."""
+    if not isinstance(value, list):
+        problems.append(Problem("nodes", f"must be a list of nodes, got {type(value).__name__}"))
+        return None
+    if not value:
+        problems.append(Problem("nodes", "empty; at least one node is required"))
+    problems += _duplicates(value) + _role_checks(value)
+    parsed = []
+    for i, item in enumerate(value):
+        try:
+            parsed.append((i, NodeConfig.model_validate(item)))
+        except ValidationError as exc:
+            problems += problems_from(exc, f"nodes[{i}]", NodeConfig)
+    return parsed
+
+
+def _duplicates(items: list[Any]) -> list[Problem]:
+    """Names and addresses must be unique across nodes, whether or not the rest of a node is valid."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        for key, space in (("name", "name"), ("address", "addr"), ("privateAddress", "addr")):
+            value = item.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            path = f"nodes[{i}].{key}"
+            first = seen.setdefault((space, value.lower()), path)
+            if first != path and not first.startswith(f"nodes[{i}]."):
+                problems.append(Problem(path, f"{value!r} is already used by {first}"))
+    return problems
+
+
+def _secret_checks(raw: dict[str, Any], secret_keys: frozenset[str]) -> list[Problem]:
+    """Secret fields must come from `pulumi config set --secret`, never plain text in a stack file."""
+    problems = []
+    for section, field in sorted(SECRET_FIELDS):
+        value = raw.get(section)
+        if isinstance(value, dict) and value.get(field) and section not in secret_keys:
+            problems.append(
+                Problem(f"{section}.{field}", f"is plain text; set it with "
+                        f"`pulumi config set --secret --path {section}.{field} …`")
+            )
+    return problems
+
+
+def raw_from_pulumi() -> tuple[dict[str, Any], frozenset[str]]:
+    """Every key of our namespace as the engine passed it, JSON-decoded, and the secret ones."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = NAMESPACE + ":"
+    raw = {k[len(prefix):]: _decode(val) for k, val in merged.items() if k.startswith(prefix)}
+    secret = frozenset(k[len(prefix):] for k in raw_secret_keys() if k.startswith(prefix))
+    return raw, secret
+
+
+def raw_secret_keys() -> set[str]:
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load(stack: str) -> StackConfig:
+    """Read and validate this stack's configuration (raises ConfigError listing every problem)."""
+    raw, secret = raw_from_pulumi()
+    return validate(raw, stack, secret)

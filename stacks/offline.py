@@ -1,0 +1,242 @@
+"""Run the real program offline under Pulumi's mock monitor and record the resource graph.
+
+Used by `make plan`, `make bench` and the tests. Preview mode behaves like a first `pulumi preview`:
+ids and every output the provider computes are unknown. Up mode fills them with fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from google.protobuf import json_format
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime import config as runtime_config
+
+from stacks.config import NAMESPACE
+from stacks.fakes import fake_call, fake_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG = rpc._special_secret_sig
+UNKNOWN = rpc.UNKNOWN
+
+
+@dataclass
+class Registration:
+    """One RegisterResource call as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    additional_secret_outputs: list[str]
+    deleted_with: str
+    provider: str
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+    delete_before_replace: bool
+    secret_paths: list[str]
+
+    def is_secret(self, prop: str) -> bool:
+        """True when input `prop` (or anything inside it) was registered as a secret."""
+        return any(p == prop or p.startswith(prop + ".") for p in self.secret_paths)
+
+
+@dataclass
+class Recording:
+    """Everything one program run registered."""
+
+    stack: str
+    preview: bool
+    resources: dict[str, Registration] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources.values() if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.resources.values() if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def children(self, urn: str) -> list[Registration]:
+        return [r for r in self.resources.values() if r.parent == urn]
+
+    def descendants(self, urn: str) -> list[Registration]:
+        found = []
+        for child in self.children(urn):
+            found += [child] + self.descendants(child.urn)
+        return found
+
+    def ancestors(self, urn: str) -> list[str]:
+        chain = []
+        parent = self.resources[urn].parent if urn in self.resources else ""
+        while parent in self.resources:
+            chain.append(parent)
+            parent = self.resources[parent].parent
+        return chain
+
+    def all_dependencies(self, urn: str) -> set[str]:
+        """Direct dependencies of a resource: depends_on and every property dependency."""
+        reg = self.resources[urn]
+        deps = set(reg.dependencies)
+        for urns in reg.property_dependencies.values():
+            deps.update(urns)
+        return deps
+
+    def depends_transitively(self, urn: str, on: str) -> bool:
+        seen, todo = set(), [urn]
+        while todo:
+            current = todo.pop()
+            for dep in self.all_dependencies(current):
+                if dep == on:
+                    return True
+                if dep not in seen and dep in self.resources:
+                    seen.add(dep)
+                    todo.append(dep)
+        return False
+
+
+class FakeCloud(pulumi_mocks.Mocks):
+    """Provider stand-in: preview leaves computed outputs unknown, up mode fakes them."""
+
+    def __init__(self, preview: bool):
+        self.preview = preview
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        if self.preview:
+            return "", dict(args.inputs)
+        return f"{args.name}-id", {**args.inputs, **fake_outputs(args.typ, args.name, args.inputs)}
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return fake_call(args.token, args.args)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that keeps every registration and the stack's outputs."""
+
+    def __init__(self, mocks: FakeCloud, recording: Recording):
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        raw = json_format.MessageToDict(request.object)
+        self.recording.resources[response.urn] = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=request.custom,
+            parent=request.parent,
+            inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            protect=request.protect,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            deleted_with=request.deletedWith,
+            provider=request.provider,
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            delete_before_replace=request.deleteBeforeReplace,
+            secret_paths=sorted(_secret_paths(raw)),
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            raw = json_format.MessageToDict(request.outputs)
+            self.recording.secret_outputs = {p.split(".")[0] for p in _secret_paths(raw)}
+            self.recording.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
+
+
+def _secret_paths(value: Any, path: str = "") -> set[str]:
+    """Dotted paths of the secret-wrapped values in a serialized property map."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return {path}
+        found: set[str] = set()
+        for key, item in value.items():
+            found |= _secret_paths(item, f"{path}.{key}" if path else key)
+        return found
+    if isinstance(value, list):
+        return {p for i, item in enumerate(value) for p in _secret_paths(item, f"{path}[{i}]")}
+    return set()
+
+
+def stack_config(stack: str, project_dir: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """The config the engine would pass: Pulumi.yaml defaults overlaid by Pulumi.<stack>.yaml."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(decl, dict) and "value" in decl:
+            values[full] = decl["value"]
+        elif isinstance(decl, dict) and "default" in decl:
+            values[full] = decl["default"]
+        elif not isinstance(decl, dict):
+            values[full] = decl
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise FileNotFoundError(f"no stack file {stack_file.name}")
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and "secure" in value:
+            raise ValueError(f"{stack_file.name}: {key} is encrypted; the offline plan cannot decrypt it")
+        values[full] = value
+    return {k: _encode(v) for k, v in values.items()}, []
+
+
+def _encode(value: Any) -> str:
+    """Config values reach the program as strings; objects, lists and booleans as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def run(
+    stack: str,
+    preview: bool,
+    config: Optional[dict[str, str]] = None,
+    secret_keys: Optional[list[str]] = None,
+    program: Path = ROOT / "__main__.py",
+    recording: Optional[Recording] = None,
+) -> Recording:
+    """Run the program once under mocks and return what it registered (raises what it raises;
+    pass `recording` to see what was registered before the error)."""
+    if config is None:
+        config, secret_keys = stack_config(stack)
+    recording = recording or Recording(stack=stack, preview=preview)
+    mocks = FakeCloud(preview)
+    monitor = RecordingMonitor(mocks, recording)
+    loop = asyncio.new_event_loop()  # a fresh loop per run: no task of an earlier run can leak in
+    asyncio.set_event_loop(loop)
+    try:
+        runtime_config.set_all_config(dict(config), list(secret_keys or []))
+        settings.set_root_resource(None)
+        pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=preview, monitor=monitor)
+        settings.set_root_resource(None)  # run_in_stack makes the Stack that carries the exports
+        loop.run_until_complete(
+            pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(program), run_name="__main__"))
+        )
+    finally:
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
+        loop.close()
+        asyncio.set_event_loop(None)
+    return recording

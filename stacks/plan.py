@@ -1,0 +1,90 @@
+"""`make plan`: what `pulumi preview` would create for a stack, computed offline under mocks.
+
+Prints the resources grouped by stage and layer, counts by type and the layer dependency graph;
+writes the resource graph as DOT (and PNG when Graphviz is installed) and the layers as Mermaid.
+No credentials, no network. A configuration error prints its message and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pulumi
+
+from stacks import graph, offline
+
+
+def render(rec: offline.Recording) -> str:
+    out = [f"Offline plan of stack {rec.stack!r} — as a first `pulumi preview`: outputs unknown, "
+           "no credentials, no network", ""]
+    current_stage = None
+    for layer in graph.layers(rec):
+        if layer.stage != current_stage:
+            current_stage = layer.stage
+            out.append(f"Stage {layer.stage} · {graph.STAGE_NAMES[layer.stage]}")
+        out.append(f"  {layer.label}")
+        for reg in rec.descendants(layer.registration.urn):
+            if reg.type.startswith(graph.PROJECT_PREFIX):
+                continue  # nested layers print under their own heading
+            depth = len(rec.ancestors(reg.urn)) - len(rec.ancestors(layer.registration.urn))
+            flags = "".join(
+                [" [protect]" if reg.protect else "",
+                 f" [secret: {', '.join(reg.additional_secret_outputs)}]" if reg.additional_secret_outputs else ""]
+            )
+            out.append(f"  {'  ' * depth}+ {reg.type:<44} {reg.name}{flags}")
+    custom = [r for r in rec.resources.values() if r.custom]
+    out += ["", f"Resources by type ({len(custom)} to create):"]
+    for type_, count in sorted(Counter(r.type for r in custom).items()):
+        out.append(f"  {count:>4}  {type_}")
+    out += ["", "Layer dependencies (layer ← what it waits for):"]
+    labels = {layer.registration.urn: layer.label for layer in graph.layers(rec)}
+    edges = graph.layer_edges(rec)
+    for layer in graph.layers(rec):
+        deps = sorted(labels[t] for s, t in edges if s == layer.registration.urn)
+        out.append(f"  {layer.label:<28} ← {', '.join(deps) if deps else '—'}")
+    out += ["", "Stack outputs: " + ", ".join(
+        f"{k} (secret)" if k in rec.secret_outputs else k for k in sorted(rec.outputs))]
+    return "\n".join(out)
+
+
+def write_graphs(rec: offline.Recording, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dot, mermaid = out_dir / "graph.dot", out_dir / "layers.mmd"
+    dot.write_text(graph.to_dot(rec))
+    mermaid.write_text(graph.to_mermaid(rec))
+    written = [dot, mermaid]
+    if shutil.which("dot"):
+        png = out_dir / "graph.png"
+        subprocess.run(["dot", "-Tpng", str(dot), "-o", str(png)], check=True)
+        written.append(png)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--project-dir", type=Path, default=offline.ROOT,
+                        help="where Pulumi.yaml and the stack files are (default: this project)")
+    args = parser.parse_args(argv)
+    try:
+        config, secret = offline.stack_config(args.stack, args.project_dir)
+        rec = offline.run(args.stack, preview=True, config=config, secret_keys=secret)
+    except pulumi.RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render(rec))
+    written = write_graphs(rec, args.out / args.stack)
+    print("\nGraph written: " + ", ".join(str(p) for p in written))
+    if not shutil.which("dot"):
+        print("(install Graphviz for a PNG rendering)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

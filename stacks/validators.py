@@ -1,0 +1,215 @@
+"""Value checks shared by the config model: names, addresses, CIDRs, versions.
+
+Each check returns the normalised value or raises ValueError with a message that says what is
+allowed; pydantic turns that into a problem at the field's path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_K0S_VERSION = re.compile(r"^v\d+\.\d+\.\d+\+k0s\.\d+$")
+_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$")
+_GITEA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,38}$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def dns_label(value: str) -> str:
+    """A lowercase RFC 1123 label: what Kubernetes accepts as a node name."""
+    if not _LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label; allowed: 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def hostname(value: str) -> str:
+    """A fully qualified or short RFC 1123 host name (lowercased)."""
+    name = value.rstrip(".").lower()
+    if not name or len(name) > 253 or not all(_LABEL.match(part) for part in name.split(".")):
+        raise ValueError(
+            f"{value!r} is not a valid host name; allowed: dot-separated labels of letters, "
+            "digits and '-', at most 253 characters"
+        )
+    return name
+
+
+def domain(value: str) -> str:
+    """A DNS domain with at least two labels and an alphabetic top-level label."""
+    name = hostname(value)
+    labels = name.split(".")
+    if len(labels) < 2 or not labels[-1].isalpha():
+        raise ValueError(f"{value!r} is not a domain; allowed: a name like 'k8s.example.org'")
+    return name
+
+
+def address(value: str) -> str:
+    """An IPv4/IPv6 address or a host name."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if re.match(r"^[0-9.]+$", value):
+        raise ValueError(f"{value!r} is not a valid IPv4 address")
+    try:
+        return hostname(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+
+
+def ip(value: str) -> str:
+    """An IPv4/IPv6 address."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+def cidr(value: str) -> str:
+    """A network in CIDR notation with no host bits set."""
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR network like '10.244.0.0/16' ({exc})") from None
+
+
+def ip_range(value: str) -> str:
+    """A CIDR block or an inclusive 'first-last' address range of one IP family."""
+    if "-" not in value:
+        return cidr(value)
+    first, _, last = value.partition("-")
+    try:
+        start, stop = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a CIDR block nor a range like '192.0.2.240-192.0.2.250'"
+        ) from None
+    if start.version != stop.version or start > stop:
+        raise ValueError(f"{value!r}: the first address must not be after the last, same IP family")
+    return f"{start}-{stop}"
+
+
+def range_networks(value: str) -> list:
+    """The networks an `ip_range` value covers (for overlap checks)."""
+    if "-" not in value:
+        return [ipaddress.ip_network(value)]
+    first, last = value.split("-")
+    return list(ipaddress.summarize_address_range(ipaddress.ip_address(first), ipaddress.ip_address(last)))
+
+
+def k0s_version(value: str) -> str:
+    if not _K0S_VERSION.match(value):
+        raise ValueError(f"{value!r} is not a k0s release; allowed: the form 'v1.33.4+k0s.0'")
+    return value
+
+
+def semver(value: str) -> str:
+    if not _SEMVER.match(value):
+        raise ValueError(f"{value!r} is not a pinned version; allowed: 'X.Y.Z' or 'vX.Y.Z'")
+    return value
+
+
+def email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address; allowed: 'name@example.org'")
+    return value
+
+
+def gitea_name(value: str) -> str:
+    if not _GITEA_NAME.match(value) or value.endswith((".git", ".wiki")):
+        raise ValueError(
+            f"{value!r} is not a Gitea name; allowed: up to 39 letters, digits, '-', '_', '.'"
+        )
+    return value
+
+
+def label_key(value: str) -> str:
+    if not _LABEL_KEY.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes label key; allowed: '[prefix/]name'")
+    return value
+
+
+def label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes label value; allowed: up to 63 characters")
+    return value
+
+
+def zone_id(value: str) -> str:
+    if not _ZONE_ID.match(value):
+        raise ValueError(f"{value!r} is not a Route53 hosted zone id; allowed: like 'Z0123456789ABC'")
+    return value
+
+
+def sha256(value: str) -> str:
+    if not _SHA256.match(value):
+        raise ValueError(f"{value!r} is not a sha256 digest; allowed: 64 lowercase hex digits")
+    return value
+
+
+def url_template(value: str) -> str:
+    """An http(s) URL that may use the placeholders {version} and {arch}."""
+    if not re.match(r"^https?://[^\s]+$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    try:
+        value.format(version="v0.0.0+k0s.0", arch="amd64")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            f"{value!r}: allowed placeholders are {{version}} and {{arch}} only"
+        ) from None
+    return value
+
+
+def overlaps(first: list[str], second: list[str]) -> bool:
+    """True when any network of the ranges in `first` overlaps any in `second`."""
+    nets_a = [n for r in first for n in range_networks(r)]
+    nets_b = [n for r in second for n in range_networks(r)]
+    return any(a.version == b.version and a.overlaps(b) for a in nets_a for b in nets_b)
+
+
+def in_range(addr: str, value: str) -> bool:
+    """True when `addr` (an IP; host names never match) lies inside the range `value`."""
+    try:
+        ip_addr = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip_addr in net for net in range_networks(value))
+
+
+def repo_path(value: str) -> str:
+    """A relative path inside a repository: no leading '/', no '..' segment."""
+    parts = value.strip("/").split("/") if value else []
+    if value.startswith("/") or not parts or any(p in ("", ".", "..") for p in parts) or not all(
+        re.match(r"^[A-Za-z0-9_.-]+$", p) for p in parts
+    ):
+        raise ValueError(f"{value!r} is not a relative repository path like 'clusters/dev'")
+    return "/".join(parts)
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def private_key(value):
+    """A PEM or OpenSSH private key (a SecretStr; the value itself is never echoed)."""
+    if "PRIVATE KEY-----" not in value.get_secret_value():
+        raise ValueError("is not a private key; allowed: PEM or OpenSSH '-----BEGIN … PRIVATE KEY-----'")
+    return value
+
+
+def age_identity(value):
+    """An age X25519 identity (a SecretStr; the value itself is never echoed)."""
+    if not re.match(r"^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}$", value.get_secret_value().strip()):
+        raise ValueError("is not an age identity; allowed: 'AGE-SECRET-KEY-1' followed by 58 bech32 characters")
+    return value

@@ -1,0 +1,185 @@
+"""The configuration contract: every rule has a failing config, and all problems come at once."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from stacks.config import validate
+from stacks.problems import ConfigError
+from tests.conftest import STACKS, raw_config, run_with
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = {"name": "n1", "address": "192.0.2.20", "role": "worker"}
+
+
+def problems(raw: dict, secret: frozenset = frozenset()) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        validate(raw, "dev", secret)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+def changed(stack: str = "dev", **changes) -> dict:
+    raw = copy.deepcopy(raw_config(stack))
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def nodes(*roles: str) -> list[dict]:
+    return [{"name": f"n{i}", "address": f"192.0.2.{20 + i}", "role": role} for i, role in enumerate(roles)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_are_valid(stack):
+    cfg = validate(raw_config(stack), stack)
+    assert cfg.flux.path == f"clusters/{stack}"
+
+
+def test_dev_is_throwaway_and_prod_is_ha():
+    dev, prod = (validate(raw_config(s), s) for s in STACKS)
+    assert [n.role for n in dev.nodes] == ["controller+worker"]
+    assert (dev.acme.server, dev.protect) == ("staging", False)
+    assert (len(prod.controllers), len(prod.workers)) == (3, 2)
+    assert (prod.acme.server, prod.protect) == ("production", True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stack_files_hold_no_secrets(stack):
+    text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
+    assert "secure:" not in text
+    cfg = validate(raw_config(stack), stack)
+    assert cfg.ssh.private_key is None and cfg.sops.age_key is None
+
+
+RULES = [
+    ("missing nodes", dict(nodes=None), "nodes", "required"),
+    ("empty nodes", dict(nodes=[]), "nodes", "at least one node"),
+    ("no controller", dict(nodes=nodes("worker", "worker")), "nodes", "no controller"),
+    ("even controllers", dict(nodes=nodes("controller", "controller", "worker")), "nodes", "odd number"),
+    ("duplicate name", dict(nodes=[NODE | {"role": "controller"}, NODE | {"address": "192.0.2.21"}]),
+     "nodes[1].name", "already used by nodes[0]"),
+    ("duplicate address", dict(nodes=[NODE | {"role": "controller"}, NODE | {"name": "n2"}]),
+     "nodes[1].address", "already used by nodes[0].address"),
+    ("invalid IP", dict(nodes=[NODE | {"role": "controller", "address": "192.0.2.300"}]),
+     "nodes[0].address", "not a valid IPv4 address"),
+    ("invalid hostname", dict(nodes=[NODE | {"role": "controller", "address": "bad_host!"}]),
+     "nodes[0].address", "neither an IP address nor a host name"),
+    ("invalid node name", dict(nodes=[NODE | {"role": "controller", "name": "Node_1"}]),
+     "nodes[0].name", "not a DNS label"),
+    ("unknown role", dict(nodes=[NODE | {"role": "master"}]), "nodes[0].role",
+     "'master' is not allowed; allowed: 'controller', 'worker' or 'controller+worker'"),
+    ("ssh port", dict(ssh={"port": 70000}), "ssh.port", "less than or equal to 65535"),
+    ("ssh port zero", dict(ssh={"port": 0}), "ssh.port", "greater than or equal to 1"),
+    ("domain", dict(domain="localhost"), "domain", "not a domain"),
+    ("domain chars", dict(domain="bad_domain.example.org"), "domain", "not a valid host name"),
+    ("acme server", dict(acme={"email": "ops@example.org", "server": "prod"}), "acme.server",
+     "allowed: 'staging' or 'production'"),
+    ("acme email", dict(acme={"email": "ops-at-example.org"}), "acme.email", "not an e-mail address"),
+    ("k0s version", dict(versions={"k0s": "1.33.4", "cilium": "1.18.4", "certManager": "v1.19.2",
+                                   "gitea": "12.4.0", "flux": "2.7.5"}),
+     "versions.k0s", "the form 'v1.33.4+k0s.0'"),
+    ("chart version", dict(versions={"k0s": "v1.33.4+k0s.0", "cilium": "latest", "certManager": "v1.19.2",
+                                     "gitea": "12.4.0", "flux": "2.7.5"}),
+     "versions.cilium", "not a pinned version"),
+    ("pod CIDR", dict(k0s={"podCIDR": "10.244.0.1/16"}), "k0s.podCIDR", "not a CIDR network"),
+    ("pod/service overlap", dict(k0s={"podCIDR": "10.0.0.0/8"}), "k0s.serviceCIDR", "overlaps k0s.podCIDR"),
+    ("LB pool syntax", dict(cilium={"loadBalancerPool": "192.0.2.250-192.0.2.240"}),
+     "cilium.loadBalancerPool", "must not be after the last"),
+    ("LB pool overlaps pods", dict(cilium={"loadBalancerPool": "10.244.1.0/24"}),
+     "cilium.loadBalancerPool", "overlaps k0s.podCIDR"),
+    ("LB pool holds a node", dict(cilium={"loadBalancerPool": "192.0.2.0/28"}),
+     "cilium.loadBalancerPool", "contains nodes[0].address 192.0.2.10"),
+    ("unknown top-level key", dict(domian="x.example.org"), "domian", "unknown key; allowed keys: domain,"),
+    ("unknown nested key", dict(acme={"email": "ops@example.org", "sever": "staging"}), "acme.sever",
+     "unknown key; allowed keys: email, server"),
+    ("unknown node key", dict(nodes=[NODE | {"role": "controller", "roles": "x"}]), "nodes[0].roles",
+     "unknown key; allowed keys: name, address, role, privateAddress, labels"),
+    ("zone id with createZone", dict(dns={"createZone": True, "zoneId": "Z0123456789ABC"}), "dns.zoneId",
+     "only allowed with dns.createZone: false"),
+    ("zone id shape", dict(dns={"createZone": False, "zoneId": "zone-1"}), "dns.zoneId",
+     "not a Route53 hosted zone id"),
+    ("label key", dict(nodes=[NODE | {"role": "controller", "labels": {"-bad": "x"}}]), "nodes[0].labels.-bad",
+     "not a Kubernetes label key"),
+    ("gitea repo", dict(gitea={"repo": "my repo"}), "gitea.repo", "not a Gitea name"),
+    ("flux path", dict(flux={"path": "../etc"}), "flux.path", "not a relative repository path"),
+    ("download URL", dict(k0s={"downloadUrl": "https://mirror.example.org/{release}/k0s"}), "k0s.downloadUrl",
+     "placeholders are {version} and {arch}"),
+    ("api address by name", dict(nodes=[{"name": f"c{i}", "address": f"c{i}.example.org", "role": "controller"}
+                                        for i in range(3)]), "k0s.apiAddress", "addressed by host name"),
+    ("missing acme", dict(acme=None), "acme", "required"),
+    ("protect type", dict(protect="maybe"), "protect", "valid boolean"),
+]
+
+
+@pytest.mark.parametrize("raw_change,path,message", [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+def test_bad_config_is_named_by_field_path(raw_change, path, message):
+    found = problems(changed(**raw_change))
+    assert path in found, found
+    assert message in found[path]
+
+
+def test_every_problem_is_reported_at_once():
+    raw = changed(
+        domain="nope",
+        ssh={"port": 0},
+        acme={"email": "x", "server": "prod"},
+        nodes=[NODE | {"role": "master"}, NODE | {"role": "controller"}],
+    )
+    found = problems(raw)
+    assert {"domain", "ssh.port", "acme.email", "acme.server", "nodes[0].role", "nodes[1].name",
+            "nodes[1].address"} <= set(found)
+
+
+AGE_KEY = "AGE-SECRET-KEY-1" + "Q" * 58
+
+
+def test_secrets_must_be_set_as_secrets():
+    raw = changed(ssh={"privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc"}, sops={"ageKey": AGE_KEY})
+    found = problems(raw)
+    assert "--secret --path ssh.privateKey" in found["ssh.privateKey"]
+    assert "--secret --path sops.ageKey" in found["sops.ageKey"]
+    cfg = validate(raw, "dev", frozenset({"ssh", "sops"}))
+    assert "BEGIN" not in repr(cfg) and "AGE-SECRET" not in repr(cfg)
+
+
+def test_secret_values_are_checked_but_never_echoed():
+    found = problems(changed(ssh={"privateKey": "hunter2"}, sops={"ageKey": "AGE-SECRET-KEY-1tooshort"}),
+                     frozenset({"ssh", "sops"}))
+    assert "not a private key" in found["ssh.privateKey"] and "hunter2" not in found["ssh.privateKey"]
+    assert "not an age identity" in found["sops.ageKey"] and "tooshort" not in found["sops.ageKey"]
+
+
+def test_program_raises_one_run_error_before_any_resource():
+    with pytest.raises(pulumi.RunError) as caught:
+        run_with(domain="bad", nodes=[])
+    text = str(caught.value)
+    assert "2 problems" in text and "- domain:" in text and "- nodes:" in text
+    assert "Traceback" not in text
+
+
+def test_program_registers_nothing_when_config_is_bad():
+    from stacks import offline
+
+    config, _ = offline.stack_config("dev")
+    config["cluster-bootstrap:nodes"] = "[]"
+    recording = offline.Recording(stack="dev", preview=True)
+    with pytest.raises(pulumi.RunError):
+        offline.run("dev", preview=True, config=config, recording=recording)
+    assert recording.resources == {}
+
+
+def test_project_declares_typed_config_and_the_version_channel():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "cluster-bootstrap"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
+    assert project["config"]["protect"] == {"type": "boolean", "default": False,
+                                            "description": project["config"]["protect"]["description"]}
+    assert set(project["config"]["versions"]["value"]) == {"k0s", "cilium", "certManager", "gitea", "flux"}

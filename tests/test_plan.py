@@ -1,0 +1,45 @@
+"""`make plan`: the offline preview tree, counts, layer graph and graph files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks import plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
+    assert plan.main(["--stack", stack, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Stage 0 · foundation" in out and "DnsZone dns" in out
+    assert "Resources by type" in out and "aws:route53/zone:Zone" in out
+    assert "Layer dependencies" in out
+    assert ("[protect]" in out) is (stack == "prod")
+    dot = (tmp_path / stack / "graph.dot").read_text()
+    assert dot.startswith("strict digraph {") and "cluster-bootstrap:dns:DnsZone" in dot
+    mermaid = (tmp_path / stack / "layers.mmd").read_text()
+    assert mermaid.startswith("flowchart LR") and "stage 0 · foundation" in mermaid
+
+
+def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    bad = (ROOT / "Pulumi.dev.yaml").read_text().replace("server: staging", "server: prod")
+    (tmp_path / "Pulumi.broken.yaml").write_text(bad)
+    code = plan.main(["--stack", "broken", "--project-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "acme.server: 'prod' is not allowed; allowed: 'staging' or 'production'" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_make_plan_runs_as_a_command(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "stacks.plan", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Offline plan of stack 'dev'" in done.stdout

@@ -1,0 +1,35 @@
+"""Stage order on the registered graph: every layer waits only on layers of its stage or earlier."""
+
+from __future__ import annotations
+
+from stacks import graph
+
+
+def test_every_layer_has_a_known_stage(rec):
+    kinds = {layer.kind for layer in graph.layers(rec)}
+    assert kinds <= set(graph.STAGES), kinds - set(graph.STAGES)
+    assert kinds, "the program registered no layer"
+
+
+def test_layers_depend_only_on_earlier_or_same_stages(rec):
+    stage = {layer.registration.urn: layer.stage for layer in graph.layers(rec)}
+    for source, target in graph.layer_edges(rec):
+        assert stage[target] <= stage[source], (source, target)
+
+
+def test_layer_graph_has_no_cycle(rec):
+    edges = graph.layer_edges(rec)
+    for source, target in edges:
+        assert (target, source) not in edges
+
+
+def test_every_resource_belongs_to_a_layer(rec):
+    for reg in rec.resources.values():
+        assert graph.layer_of(rec, reg.urn), f"{reg.type} {reg.name} is outside every layer"
+
+
+def test_children_are_named_after_their_layer(rec):
+    """Convention: a layer's children are named f"{layer}-<part>" so URNs stay readable and unique."""
+    for layer in graph.layers(rec):
+        for child in rec.children(layer.registration.urn):
+            assert child.name.startswith(layer.registration.name + "-"), child.name
