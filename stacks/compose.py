@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
+from components.k0s import K0sCluster, K0sClusterArgs
+from components.node import Node, NodeArgs
+from components.pki import InternalCa, InternalCaArgs
 from stacks.config import StackConfig
 
 
@@ -16,25 +20,69 @@ class Cluster:
 
     config: StackConfig
     dns: DnsZone
+    ca: InternalCa
+    nodes: list[Node]
+    k0s: K0sCluster
+    cilium: Cilium
 
     def outputs(self) -> dict[str, pulumi.Input]:
         return {
             "zoneId": self.dns.zone_id,
             "nameServers": self.dns.name_servers,
+            "internalCaCert": self.ca.cert_pem,
+            "apiEndpoint": self.k0s.api_endpoint,
+            "kubeconfig": pulumi.Output.secret(self.k0s.kubeconfig),
         }
 
 
 def build(cfg: StackConfig) -> Cluster:
     """Create every layer of the stack from its validated configuration."""
-    # Stage 0 — foundation: the zone every later layer publishes names in.
+    protect = cfg.protect
+
+    # Stage 0 — foundation: the zone later layers publish names in, and the internal CA.
     dns = DnsZone(
         "dns",
         DnsZoneArgs(
             domain=cfg.domain,
             create_zone=cfg.dns.create_zone,
             zone_id=cfg.dns.zone_id,
-            protect=cfg.protect,
+            protect=protect,
             api_targets=tuple(cfg.api_targets),
         ),
     )
-    return Cluster(config=cfg, dns=dns)
+    ca = InternalCa("ca", InternalCaArgs(common_name=f"{cfg.domain} internal CA", protect=protect))
+
+    # Stage 1 — hosts: each prepared, trusting the CA, with k0s staged; in parallel.
+    private_key = pulumi.Output.secret(cfg.ssh.private_key.get_secret_value()) if cfg.ssh.private_key else None
+    nodes = [
+        Node(
+            f"node-{n.name}",
+            NodeArgs(
+                node=n,
+                ssh=cfg.ssh,
+                private_key=private_key,
+                ca_cert_pem=ca.cert_pem,
+                registry_host=f"registry.{cfg.domain}",
+                k0s_version=cfg.versions.k0s,
+                download_url=cfg.k0s.download_url,
+                sha256=dict(cfg.k0s.sha256),
+                binary_path=cfg.k0s.binary_path,
+                airgap_bundle=cfg.k0s.airgap_bundle,
+            ),
+        )
+        for n in cfg.nodes
+    ]
+
+    # Stage 2 — control plane: controllers one at a time, then every worker.
+    # (Each node step depends on its own Node component: see components/k0s.py.)
+    k0s = K0sCluster("k0s", K0sClusterArgs(cfg=cfg, nodes=list(zip(cfg.nodes, nodes))))
+
+    # Stage 3 — network.
+    cilium = Cilium(
+        "cilium",
+        CiliumArgs(cfg=cfg, cluster=k0s),
+        # why: stage order: the network comes up on a complete cluster (children repeat it, as
+        # Pulumi children do not inherit a component's depends_on)
+        opts=pulumi.ResourceOptions(depends_on=[k0s]),
+    )
+    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium)

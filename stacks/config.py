@@ -85,9 +85,16 @@ class K0sConfig(_Model):
     api_address: Optional[Address] = Field(
         None, description="Address behind api.<domain> (a load balancer or VIP); defaults to the controllers' addresses."
     )
-    airgap_bundle: Optional[str] = Field(
-        None, min_length=1, description="Local path of a k0s airgap image bundle to upload instead of pulling."
+    airgap_bundle: Optional[Annotated[str, AfterValidator(v.local_file)]] = Field(
+        None, description="Local path of a k0s airgap image bundle, uploaded to every worker (needs binaryPath)."
     )
+    binary_path: Optional[Annotated[str, AfterValidator(v.local_file)]] = Field(
+        None, description="Local path of the k0s binary to upload instead of downloading it on the hosts."
+    )
+    sha256: dict[Literal["amd64", "arm64", "arm", "riscv64"], Annotated[str, AfterValidator(v.sha256)]] = Field(
+        default_factory=dict, description="Pinned k0s binary digests by architecture; unset uses the release's sha256sums.txt."
+    )
+    reboot_after_reset: bool = Field(False, description="Reboot hosts after `k0s reset` on pulumi destroy.")
     download_url: Annotated[str, AfterValidator(v.url_template)] = Field(
         "https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}",
         description="k0s binary URL template ({version}, {arch}); point it at a mirror.",
@@ -185,6 +192,8 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
                         Problem("cilium.loadBalancerPool", f"{pool} contains nodes[{i}].{field} {addr}; "
                                 "the pool must hold only free addresses")
                     )
+    if k0s is not None and k0s.airgap_bundle and not k0s.binary_path:
+        problems.append(Problem("k0s.binaryPath", "required with k0s.airgapBundle: airgapped hosts cannot download k0s"))
     if nodes and not (k0s and k0s.api_address):
         named = [f"nodes[{i}]" for i, n in nodes if n.is_controller and not v.is_ip(n.address)]
         if named and sum(n.is_controller for _, n in nodes) > 1:

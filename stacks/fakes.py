@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import hashlib
 from typing import Any
 
@@ -16,12 +18,53 @@ def _zone(name: str, domain: str) -> dict[str, Any]:
     return {"zoneId": zone_id, "name": domain, "nameServers": servers, "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
 
 
+@functools.lru_cache(maxsize=None)
+def _key_and_cert(name: str) -> tuple[str, str]:
+    """A real ECDSA key and self-signed CA certificate (so consumers can parse them)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _command_stdout(name: str, inputs: dict) -> str:
+    create = inputs.get("create", "")
+    if "k0s-kubeconfig.sh" in create:
+        server = create.split("API_SERVER=")[1].split()[0].strip("'")
+        return (f"apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n"
+                "contexts:\n- name: admin\n  context: {cluster: local, user: admin}\ncurrent-context: admin\n"
+                "users:\n- name: admin\n  user: {token: fake}\n")
+    if "k0s-token.sh" in create:
+        return f"fake-join-token-{name}"
+    return ""
+
+
 def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:
     """Outputs a provider computes on create, keyed by resource type."""
     if type_ == "aws:route53/zone:Zone":
         return _zone(name, inputs.get("name", ""))
     if type_ == "aws:route53/record:Record":
         return {"fqdn": inputs.get("name", "")}
+    if type_ == "tls:index/privateKey:PrivateKey":
+        key_pem, _ = _key_and_cert(name)
+        return {"privateKeyPem": key_pem, "privateKeyPemPkcs8": key_pem, "publicKeyOpenssh": "ecdsa-sha2-nistp256 AAAA fake"}
+    if type_ == "tls:index/selfSignedCert:SelfSignedCert":
+        return {"certPem": _key_and_cert(name)[1]}
+    if type_ == "command:remote:Command":
+        return {"stdout": _command_stdout(name, inputs), "stderr": ""}
     return {}
 
 

@@ -12,6 +12,10 @@ PROJECT_PREFIX = "cluster-bootstrap:"
 # stage or earlier ones; the tests hold the program to this table.
 STAGES: dict[str, int] = {
     "DnsZone": 0,
+    "InternalCa": 0,
+    "Node": 1,
+    "K0sCluster": 2,
+    "Cilium": 3,
 }
 STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network", 4: "platform", 5: "gitops"}
 

@@ -97,6 +97,8 @@ class Recording:
         deps = set(reg.dependencies)
         for urns in reg.property_dependencies.values():
             deps.update(urns)
+        if reg.provider:  # "urn::id": the engine creates a resource after its explicit provider
+            deps.add(reg.provider.rsplit("::", 1)[0])
         return deps
 
     def depends_transitively(self, urn: str, on: str) -> bool:

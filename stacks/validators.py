@@ -213,3 +213,12 @@ def age_identity(value):
     if not re.match(r"^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}$", value.get_secret_value().strip()):
         raise ValueError("is not an age identity; allowed: 'AGE-SECRET-KEY-1' followed by 58 bech32 characters")
     return value
+
+
+def local_file(value: str) -> str:
+    """A file on the operator's machine (relative to the project directory)."""
+    from pathlib import Path
+
+    if not Path(value).expanduser().is_file():
+        raise ValueError(f"{value!r}: no such file on this machine")
+    return str(Path(value).expanduser())

@@ -1,0 +1,134 @@
+"""Stage 1 — Node: one host reached over SSH, prepared, trusting the internal CA, k0s staged.
+
+Phases, as k0sctl's: connect → prepare host → trust the CA → upload/verify the k0s binary.
+Nothing here starts k0s: the K0sCluster layer activates the staged binary in rollout order.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_command as command
+
+from components import remote
+from stacks.config import NodeConfig, SshConfig
+
+TYPE = "cluster-bootstrap:hosts:Node"
+UPLOAD_DIR = "/var/lib/cluster-bootstrap/upload"
+
+
+@dataclass(frozen=True)
+class NodeArgs:
+    node: NodeConfig
+    ssh: SshConfig
+    private_key: Optional[pulumi.Input[str]]  # secret; None uses the operator's ssh-agent
+    ca_cert_pem: pulumi.Input[str]
+    registry_host: str
+    k0s_version: str
+    download_url: str
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    binary_path: Optional[str] = None  # airgap: upload this k0s binary instead of downloading
+    airgap_bundle: Optional[str] = None  # airgap: image bundle for workers
+
+
+def connection(node: NodeConfig, ssh: SshConfig, private_key: Optional[pulumi.Input[str]]) -> command.remote.ConnectionArgs:
+    """SSH settings with dial timeouts and retries on every remote step, through the bastion if any."""
+    proxy = None
+    if ssh.bastion:
+        proxy = command.remote.ProxyConnectionArgs(
+            host=ssh.bastion.host,
+            port=ssh.bastion.port,
+            user=ssh.bastion.user or ssh.user,
+            private_key=private_key,
+            dial_error_limit=ssh.dial_error_limit,
+            per_dial_timeout=ssh.per_dial_timeout,
+        )
+    return command.remote.ConnectionArgs(
+        host=node.address,
+        port=ssh.port,
+        user=ssh.user,
+        private_key=private_key,
+        dial_error_limit=ssh.dial_error_limit,
+        per_dial_timeout=ssh.per_dial_timeout,
+        proxy=proxy,
+    )
+
+
+class Node(pulumi.ComponentResource):
+    """One host. `host` is how later layers run commands on it; `staged` is its last phase."""
+
+    host: remote.Host
+    staged: command.remote.Command
+
+    def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        self.host = remote.Host(
+            name=args.node.name,
+            connection=connection(args.node, args.ssh, args.private_key),
+            sudo=args.ssh.user != "root",
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        prepared = remote.run(
+            f"{name}-prepare",
+            self.host,
+            "prepare-host.sh",
+            env={"NODE_NAME": args.node.name, "UPLOAD_OWNER": args.ssh.user, "UPLOAD_DIR": UPLOAD_DIR},
+            opts=child,
+        )
+        after_prepare = pulumi.ResourceOptions(
+            parent=self,
+            # why: the OS is known to be supported and the tools and upload directory exist
+            depends_on=[prepared],
+        )
+        ca_env = {"REGISTRY_HOST": args.registry_host}
+        remote.run(
+            f"{name}-trust-ca",
+            self.host,
+            "trust-ca.sh",
+            env={
+                **ca_env,
+                "CA_CERT_B64": pulumi.Output.from_input(args.ca_cert_pem).apply(
+                    lambda pem: base64.b64encode(pem.encode()).decode()
+                ),
+            },
+            delete=("trust-ca.sh", {**ca_env, "ACTION": "remove"}),
+            opts=after_prepare,
+        )
+        stage_env: dict[str, pulumi.Input[str]] = {
+            "K0S_VERSION": args.k0s_version,
+            "K0S_URL": args.download_url,
+            "K0S_SHA256": " ".join(f"{arch}={digest}" for arch, digest in sorted(args.sha256.items())),
+        }
+        uploads = []
+        if args.binary_path:
+            target = f"{UPLOAD_DIR}/k0s-{args.k0s_version}"
+            uploads.append(self._upload(f"{name}-upload-k0s", args.binary_path, target, after_prepare))
+            stage_env["K0S_UPLOADED"] = target
+        if args.airgap_bundle and args.node.is_worker:
+            target = f"{UPLOAD_DIR}/airgap-bundle.tar"
+            uploads.append(self._upload(f"{name}-upload-images", args.airgap_bundle, target, after_prepare))
+            stage_env["AIRGAP_BUNDLE_UPLOADED"] = target
+        self.staged = remote.run(
+            f"{name}-stage-k0s",
+            self.host,
+            "stage-k0s.sh",
+            env=stage_env,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # why: host prepared; with airgap, the binary and image bundle are uploaded first
+                depends_on=[prepared, *uploads],
+            ),
+        )
+        self.register_outputs({})
+
+    def _upload(self, resource_name: str, source: str, target: str, opts: pulumi.ResourceOptions):
+        return command.remote.CopyToRemote(
+            resource_name,
+            connection=self.host.connection,
+            source=pulumi.FileAsset(source),
+            remote_path=target,
+            opts=opts,
+        )

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Prepare a host for k0s and Cilium: supported OS, required tools, kernel modules, sysctls,
+# host name, and a directory the SSH user may upload to (airgap).
+# Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER.
+set -euo pipefail
+: "${NODE_NAME:?NODE_NAME is required}" "${UPLOAD_DIR:?UPLOAD_DIR is required}"
+
+[ -r "$ROOT/etc/os-release" ] || die "cannot read /etc/os-release; supported: Debian, Ubuntu, RHEL family, Fedora"
+# shellcheck disable=SC1091  # the host's file, read at run time
+os="$(. "$ROOT/etc/os-release" && echo "${ID:-unknown} ${ID_LIKE:-}")"
+case " $os " in
+  *" debian "* | *" ubuntu "* | *" rhel "* | *" fedora "* | *" centos "* | *" rocky "* | *" almalinux "*) ;;
+  *) die "unsupported OS '${os% }'; supported: Debian, Ubuntu, RHEL family (RHEL, Rocky, Alma, CentOS), Fedora" ;;
+esac
+
+missing=""
+for tool in curl sha256sum base64 modprobe sysctl; do
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+[ -z "$missing" ] || die "required tools missing:$missing"
+
+# Kernel modules: overlay for containerd, br_netfilter for bridged traffic rules.
+put_file /etc/modules-load.d/cluster-bootstrap.conf 0644 <<'CONF'
+overlay
+br_netfilter
+CONF
+for module in overlay br_netfilter; do
+  if [ ! -d "$ROOT/sys/module/$module" ]; then
+    modprobe "$module"
+    log "loaded kernel module $module"
+    CHANGED=1
+  fi
+done
+
+# Forwarding for pod traffic; inotify limits for many watching pods.
+put_file /etc/sysctl.d/90-cluster-bootstrap.conf 0644 <<'CONF'
+net.ipv4.ip_forward = 1
+net.ipv6.conf.all.forwarding = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+fs.inotify.max_user_instances = 8192
+fs.inotify.max_user_watches = 524288
+CONF
+if [ "$FILE_CHANGED" = 1 ]; then
+  sysctl --system >/dev/null
+fi
+
+if [ "$(hostname)" != "$NODE_NAME" ]; then
+  hostnamectl set-hostname "$NODE_NAME"
+  log "host name set to $NODE_NAME"
+  CHANGED=1
+fi
+if [ ! -d "$ROOT$UPLOAD_DIR" ]; then
+  mkdir -p "$ROOT$UPLOAD_DIR"
+  chmod 0700 "$ROOT$UPLOAD_DIR"
+  CHANGED=1
+fi
+if [ -n "${UPLOAD_OWNER:-}" ] && [ "$(stat -c %U "$ROOT$UPLOAD_DIR")" != "$UPLOAD_OWNER" ]; then
+  chown "$UPLOAD_OWNER" "$ROOT$UPLOAD_DIR"
+  CHANGED=1
+fi
+finish
