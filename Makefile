@@ -4,14 +4,14 @@ STACK ?= dev
 VENV := venv
 PY := $(VENV)/bin/python
 
-.PHONY: plan test bench reference clean
+.PHONY: plan test bench reference sshd clean
 
 ## plan: offline `pulumi preview` of STACK (default dev) under mocks — no credentials, no network
 plan: $(VENV)/.runtime
 	$(PY) -m stacks.plan --stack $(STACK)
 
-## test: every test (installs the test tools first)
-test: $(VENV)/.dev
+## test: every test (installs the test tools first, and openssh-server for the sshd tests)
+test: $(VENV)/.dev sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
@@ -30,6 +30,11 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sshd:
+	@test -x /usr/sbin/sshd || { echo "installing openssh-server: tests run host scripts through an sshd on 127.0.0.1"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openssh-server >/dev/null; }
 
 clean:
 	rm -rf build .pytest_cache

@@ -147,7 +147,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             name=request.name,
             custom=request.custom,
             parent=request.parent,
-            inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+            inputs=_unwrap_secrets(rpc.deserialize_properties(request.object, keep_unknowns=True)),
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             protect=request.protect,
@@ -167,6 +167,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recording.secret_outputs = {p.split(".")[0] for p in _secret_paths(raw)}
             self.recording.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
         return super().RegisterResourceOutputs(request)
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """Plain values with the secret wrappers removed (which paths were secret is kept apart)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == SECRET_SIG:
+            return _unwrap_secrets(value.get("value"))
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 def _secret_paths(value: Any, path: str = "") -> set[str]:

@@ -65,3 +65,14 @@ def up(request) -> Recording:
 @pytest.fixture(params=STACKS)
 def preview(request) -> Recording:
     return run_stack(request.param, preview=True)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """sshd on 127.0.0.1 (openssh-server, installed by `make test`); stopped after the session."""
+    from tests import sshd as sshd_module
+
+    server = sshd_module.start(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)

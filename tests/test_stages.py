@@ -33,3 +33,14 @@ def test_children_are_named_after_their_layer(rec):
     for layer in graph.layers(rec):
         for child in rec.children(layer.registration.urn):
             assert child.name.startswith(layer.registration.name + "-"), child.name
+
+
+def test_critical_path_does_not_grow_with_workers():
+    """Workers join in parallel: 47 workers make the slow-step chain no longer than 2 do."""
+    from stacks import bench, offline
+
+    five = offline.run("dev", preview=True, config=bench.scaled_config(2)[0])
+    fifty = offline.run("dev", preview=True, config=bench.scaled_config(47)[0])
+    path = bench.critical_path(fifty)
+    assert len(path) == len(bench.critical_path(five))
+    assert path[-1] == "cilium-release" and path.count("k0s-cp-2") == 1

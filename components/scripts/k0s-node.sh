@@ -22,7 +22,7 @@ esac
 restart=0
 if [ "$service" = k0scontroller ]; then
   : "${K0S_CONFIG_B64:?K0S_CONFIG_B64 is required on controllers}"
-  printf '%s' "$K0S_CONFIG_B64" | base64 -d | put_file /etc/k0s/k0s.yaml 0644
+  put_file /etc/k0s/k0s.yaml 0644 < <(printf '%s' "$K0S_CONFIG_B64" | base64 -d)
   restart="$FILE_CHANGED"
 fi
 
@@ -50,7 +50,7 @@ if [ "$installed" = 0 ]; then
   fi
   if [ -n "${NODE_LABELS:-}" ]; then args+=(--labels "$NODE_LABELS"); fi
   if [ -n "$JOIN_TOKEN" ]; then
-    printf '%s\n' "$JOIN_TOKEN" | put_file /etc/k0s/join-token 0600
+    put_file /etc/k0s/join-token 0600 <<<"$JOIN_TOKEN"
     args+=(--token-file /etc/k0s/join-token)
   elif [ "$service" = k0sworker ]; then
     die "a worker needs JOIN_TOKEN to join"

@@ -11,7 +11,8 @@ log() { printf '[%s] %s\n' "${CB_SCRIPT:-cluster-bootstrap}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # put_file PATH MODE < content — write PATH (under ROOT) only when the content differs.
-# Sets FILE_CHANGED to 1 when it wrote, 0 when the file was already right.
+# Sets FILE_CHANGED to 1 when it wrote, 0 when the file was already right. Feed it with a
+# redirection, never a pipe: a pipe runs it in a subshell and the flags are lost.
 put_file() {
   local path="$ROOT$1" mode="$2" tmp
   mkdir -p "$(dirname "$path")"

@@ -37,12 +37,12 @@ case "$pem" in
   *) die "CA_CERT_B64 does not hold a PEM certificate" ;;
 esac
 
-printf '%s\n' "$pem" | put_file "$anchor" 0644
+put_file "$anchor" 0644 <<<"$pem"
 if [ "$FILE_CHANGED" = 1 ]; then
   "${refresh[@]}" >/dev/null
 fi
 
-printf '%s\n' "$pem" | put_file "$registry_dir/ca.crt" 0644
+put_file "$registry_dir/ca.crt" 0644 <<<"$pem"
 put_file "$registry_dir/hosts.toml" 0644 <<TOML
 server = "https://$REGISTRY_HOST"
 

@@ -1,0 +1,55 @@
+"""Cilium (stage 3): the pinned release on a complete cluster, LB IPAM, L2, ingress."""
+
+from __future__ import annotations
+
+from tests.conftest import run_with
+
+
+def test_release_is_pinned_and_waits_for_every_node(preview):
+    release = preview.named("cilium-release")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("cilium", "1.18.4")
+    assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
+    assert release.inputs["namespace"] == "kube-system"
+    joins = [r for r in preview.of_type("command:remote:Command")
+             if r.name.startswith("k0s-") and not r.name.endswith(("token", "kubeconfig"))]
+    for join in joins:
+        assert join.urn in release.dependencies, join.name
+
+
+def test_values_replace_kube_proxy_and_match_the_pod_cidr(preview):
+    values = preview.named("cilium-release").inputs["values"]
+    assert values["kubeProxyReplacement"] is True
+    expected = {"dev": ("192.0.2.10", 6443), "prod": ("localhost", 7443)}[preview.stack]  # prod: k0s NLLB
+    assert (values["k8sServiceHost"], values["k8sServicePort"]) == expected
+    assert values["ipam"]["mode"] == "cluster-pool"
+    assert values["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == ["10.244.0.0/16"]
+    assert values["operator"]["replicas"] == {"dev": 1, "prod": 2}[preview.stack]
+    assert values["l2announcements"] == {"enabled": True}
+    assert values["ingressController"] == {"enabled": True, "default": True, "loadbalancerMode": "shared"}
+
+
+def test_lb_pool_and_l2_policy_follow_the_release(preview):
+    release = preview.named("cilium-release")
+    pool, policy = preview.named("cilium-lb-pool"), preview.named("cilium-l2-policy")
+    expected = {"dev": [{"cidr": "192.0.2.240/28"}],
+                "prod": [{"start": "198.51.100.200", "stop": "198.51.100.220"}]}[preview.stack]
+    assert pool.inputs["spec"]["blocks"] == expected
+    assert pool.inputs["apiVersion"] == "cilium.io/v2"
+    assert policy.inputs["apiVersion"] == "cilium.io/v2alpha1"
+    assert policy.inputs["spec"]["loadBalancerIPs"] is True
+    for obj in (pool, policy):
+        assert release.urn in obj.dependencies
+
+
+def test_in_cluster_objects_are_deleted_with_the_cluster(rec):
+    first = rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
+    (provider,) = rec.of_type("pulumi:providers:kubernetes")
+    for name in ("cilium-release", "cilium-lb-pool", "cilium-l2-policy"):
+        obj = rec.named(name)
+        assert obj.deleted_with == first.urn
+        assert obj.provider.startswith(provider.urn)
+
+
+def test_external_api_address_is_what_agents_use():
+    values = run_with(stack="prod", k0s={"apiAddress": "198.51.100.10"}).named("cilium-release").inputs["values"]
+    assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("198.51.100.10", 6443)

@@ -1,0 +1,111 @@
+"""K0sCluster (stage 2): config, join order, secrets, kubeconfig, provider, destroy."""
+
+from __future__ import annotations
+
+import base64
+
+import yaml
+
+from components.k0s import k0s_config
+from stacks.config import validate
+from tests.conftest import raw_config, run_stack, run_with
+
+CONTROLLERS = ["k0s-cp-1", "k0s-cp-2", "k0s-cp-3"]
+WORKERS = ["k0s-worker-1", "k0s-worker-2"]
+
+
+def rendered_config(rec, step: str) -> dict:
+    create = rec.named(step).inputs["create"]
+    return yaml.safe_load(base64.b64decode(create.split("K0S_CONFIG_B64=")[1].split()[0]))
+
+
+def test_config_for_cilium_and_identical_on_every_controller(preview):
+    first = "k0s-dev-1" if preview.stack == "dev" else "k0s-cp-1"
+    cfg = rendered_config(preview, first)
+    net = cfg["spec"]["network"]
+    assert net["provider"] == "custom" and net["kubeProxy"] == {"disabled": True}
+    assert (net["podCIDR"], net["serviceCIDR"]) == ("10.244.0.0/16", "10.96.0.0/12")
+    assert cfg["spec"]["telemetry"] == {"enabled": False}
+    domain = {"dev": "dev.k8s.example.org", "prod": "k8s.example.org"}[preview.stack]
+    assert f"api.{domain}" in cfg["spec"]["api"]["sans"]
+    if preview.stack == "prod":
+        assert net["nodeLocalLoadBalancing"] == {"enabled": True, "type": "EnvoyProxy"}
+        assert {rendered_config(preview, c) == cfg for c in CONTROLLERS} == {True}
+        assert set(cfg["spec"]["api"]["sans"]) >= {"198.51.100.11", "198.51.100.12", "198.51.100.13"}
+    else:
+        assert "nodeLocalLoadBalancing" not in net
+
+
+def test_external_api_address_replaces_node_local_load_balancing():
+    raw = raw_config("prod") | {"k0s": {"apiAddress": "198.51.100.10"}}
+    spec = k0s_config(validate(raw, "prod"))["spec"]
+    assert spec["api"]["externalAddress"] == "198.51.100.10"
+    assert "nodeLocalLoadBalancing" not in spec["network"]
+
+
+def test_controllers_join_one_at_a_time(preview):
+    if preview.stack != "prod":
+        return
+    steps = {name: preview.named(name) for name in CONTROLLERS + WORKERS}
+    assert steps["k0s-cp-1"].urn in steps["k0s-cp-2"].dependencies
+    assert steps["k0s-cp-2"].urn in steps["k0s-cp-3"].dependencies
+    assert not preview.depends_transitively(steps["k0s-cp-2"].urn, steps["k0s-cp-3"].urn)
+
+
+def test_workers_join_in_parallel_after_the_control_plane(preview):
+    if preview.stack != "prod":
+        return
+    last = preview.named("k0s-cp-3").urn
+    for worker in WORKERS:
+        step = preview.named(worker)
+        assert last in step.dependencies
+        for other in WORKERS:
+            if other != worker:
+                assert not preview.depends_transitively(step.urn, preview.named(other).urn)
+
+
+def test_each_node_step_waits_for_its_own_host_phases(preview):
+    name = "dev-1" if preview.stack == "dev" else "worker-1"
+    step = preview.named(f"k0s-{name}")
+    assert preview.named(f"node-{name}-stage-k0s").urn in step.dependencies
+    assert preview.named(f"node-{name}-trust-ca").urn in step.dependencies
+
+
+def test_tokens_and_kubeconfig_are_secret(preview):
+    names = ["k0s-kubeconfig"] + (["k0s-controller-token", "k0s-worker-token"] if preview.stack == "prod" else [])
+    for name in names:
+        step = preview.named(name)
+        assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
+        assert step.inputs["logging"] == "none" and step.inputs["addPreviousOutputInEnv"] is False
+    if preview.stack == "prod":
+        for joiner in ["k0s-cp-2"] + WORKERS:
+            assert preview.named(joiner).is_secret("stdin")  # carries JOIN_TOKEN
+        assert not preview.named("k0s-cp-1").is_secret("stdin")
+
+
+def test_kubeconfig_feeds_one_secret_provider_and_the_export(up):
+    (provider,) = up.of_type("pulumi:providers:kubernetes")
+    assert provider.is_secret("kubeconfig")
+    assert up.named("k0s-kubeconfig").urn in provider.property_dependencies["kubeconfig"]
+    assert "kubeconfig" in up.secret_outputs
+    server = {"dev": "https://192.0.2.10:6443", "prod": "https://198.51.100.11:6443"}[up.stack]
+    assert up.outputs["apiEndpoint"] == server
+    assert f"API_SERVER={server}" in up.named("k0s-kubeconfig").inputs["create"]
+    # Provider settings travel as strings.
+    assert provider.inputs["deleteUnreachable"] == ("true" if up.stack == "dev" else "false")
+
+
+def test_destroy_resets_hosts_and_never_replaces(rec):
+    for step in [r for r in rec.of_type("command:remote:Command") if r.name.startswith("k0s-")]:
+        assert step.inputs["update"] == step.inputs["create"]
+        if not step.name.endswith(("token", "kubeconfig")):
+            assert "CB_SCRIPT=k0s-reset.sh" in step.inputs["delete"]
+
+
+def test_version_bump_updates_every_node_in_place():
+    old = run_stack("prod", preview=True)
+    new = run_with(stack="prod", versions={"k0s": "v1.34.3+k0s.0", "cilium": "1.18.4", "certManager": "v1.19.2",
+                                           "gitea": "12.4.0", "flux": "2.7.5"})
+    for step in CONTROLLERS + WORKERS:
+        assert "K0S_VERSION=v1.34.3+k0s.0" in new.named(step).inputs["create"]
+        assert old.named(step).urn == new.named(step).urn  # same resource: an update, not a replace
