@@ -58,15 +58,13 @@ def connection(node: NodeConfig, ssh: SshConfig, private_key: Optional[pulumi.In
 
 
 class Node(pulumi.ComponentResource):
-    """One host. `host` is how later layers run commands on it; `staged` is its last phase."""
+    """One host. `host` is how later layers run commands on it."""
 
     host: remote.Host
-    staged: command.remote.Command
 
     def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         self.host = remote.Host(
-            name=args.node.name,
             connection=connection(args.node, args.ssh, args.private_key),
             sudo=args.ssh.user != "root",
         )
@@ -111,7 +109,7 @@ class Node(pulumi.ComponentResource):
             target = f"{UPLOAD_DIR}/airgap-bundle.tar"
             uploads.append(self._upload(f"{name}-upload-images", args.airgap_bundle, target, after_prepare))
             stage_env["AIRGAP_BUNDLE_UPLOADED"] = target
-        self.staged = remote.run(
+        remote.run(
             f"{name}-stage-k0s",
             self.host,
             "stage-k0s.sh",

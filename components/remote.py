@@ -43,7 +43,6 @@ def inline(script: str, env: Mapping[str, str], sudo: bool) -> str:
 class Host:
     """How to reach one host: pulumi-command connection settings and whether to use sudo."""
 
-    name: str
     connection: command.remote.ConnectionArgs
     sudo: bool
 

@@ -19,7 +19,7 @@ def _zone(name: str, domain: str) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=None)
-def _key_and_cert(name: str) -> tuple[str, str]:
+def key_and_cert(name: str) -> tuple[str, str]:
     """A real ECDSA key and self-signed CA certificate (so consumers can parse them)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -59,10 +59,10 @@ def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:
     if type_ == "aws:route53/record:Record":
         return {"fqdn": inputs.get("name", "")}
     if type_ == "tls:index/privateKey:PrivateKey":
-        key_pem, _ = _key_and_cert(name)
+        key_pem, _ = key_and_cert(name)
         return {"privateKeyPem": key_pem, "privateKeyPemPkcs8": key_pem, "publicKeyOpenssh": "ecdsa-sha2-nistp256 AAAA fake"}
     if type_ == "tls:index/selfSignedCert:SelfSignedCert":
-        return {"certPem": _key_and_cert(name)[1]}
+        return {"certPem": key_and_cert(name)[1]}
     if type_ == "command:remote:Command":
         return {"stdout": _command_stdout(name, inputs), "stderr": ""}
     return {}

@@ -74,7 +74,7 @@ def _allowed_keys(annotation: Any, loc: tuple) -> list[str]:
 def _model_at(annotation: Any, loc: list) -> type[BaseModel] | None:
     while loc and isinstance(loc[0], int):  # list indexes select the item type
         loc = loc[1:]
-    for candidate in _unwrap(annotation):
+    for candidate in unwrap_types(annotation):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             if not loc:
                 return candidate
@@ -84,11 +84,11 @@ def _model_at(annotation: Any, loc: list) -> type[BaseModel] | None:
     return None
 
 
-def _unwrap(annotation: Any) -> list:
+def unwrap_types(annotation: Any) -> list:
     """The concrete types an annotation may hold: Optional[X] → X, list[X] → X, Annotated[X] → X."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
+        return unwrap_types(typing.get_args(annotation)[0])
     if origin in (typing.Union, list) or isinstance(annotation, types.UnionType):
-        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+        return [t for arg in typing.get_args(annotation) for t in unwrap_types(arg)]
     return [annotation]

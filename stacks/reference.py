@@ -11,7 +11,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from stacks.config import StackConfig
-from stacks.problems import _unwrap
+from stacks.problems import unwrap_types
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
@@ -20,7 +20,7 @@ BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 def _type_name(annotation) -> str:
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
-    kinds = [t for t in _unwrap(annotation) if t is not type(None)]
+    kinds = [t for t in unwrap_types(annotation) if t is not type(None)]
     if typing.get_origin(annotation) is list:
         return "list"
     names = []
@@ -73,7 +73,7 @@ def rows(model: type[BaseModel], prefix: str, defaults: dict[str, str]) -> list[
         shown_key = key + ("[]" if is_list else "")
         out.append(f"| `{shown_key}` | {_type_name(field.annotation)} | {defaults.get(key) or _default(field)} | "
                    f"{field.description or ''} |")
-        for sub in _unwrap(field.annotation):
+        for sub in unwrap_types(field.annotation):
             if isinstance(sub, type) and issubclass(sub, BaseModel):
                 out += rows(sub, shown_key + ".", defaults)
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components import remote
-from stacks.fakes import _key_and_cert
+from stacks.fakes import key_and_cert
 
 SCRIPTS = sorted(p.name for p in remote.SCRIPTS.glob("*.sh") if p.name != "lib.sh")
 VERSION = "v1.34.2+k0s.0"
@@ -86,7 +86,7 @@ def test_prepare_host_refuses_an_unsupported_os(sshd, host):
 
 
 def test_trust_ca_then_remove(sshd, host):
-    pem = _key_and_cert("test-ca")[1]
+    pem = key_and_cert("test-ca")[1]
     env = {"REGISTRY_HOST": "registry.k8s.example.org", "CA_CERT_B64": base64.b64encode(pem.encode()).decode()}
     _, calls = twice(sshd, "trust-ca.sh", host, env)
     assert (host / "usr/local/share/ca-certificates/cluster-bootstrap-ca.crt").read_text().strip() == pem.strip()
