@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,6 +15,8 @@ from stacks.config import StackConfig
 TYPE = "cluster-bootstrap:network:Cilium"
 REPOSITORY = "https://helm.cilium.io/"
 NAMESPACE = "kube-system"
+# (namespace, name) of the wildcard certificate's Secret: issued in stage 4, served by the ingress.
+WILDCARD_SECRET = ("kube-system", "wildcard-tls")
 
 
 def helm_values(cfg: StackConfig) -> dict:
@@ -34,8 +37,26 @@ def helm_values(cfg: StackConfig) -> dict:
         "l2announcements": {"enabled": True},
         "externalIPs": {"enabled": True},
         "k8sClientRateLimit": {"qps": 20, "burst": 40},
-        "ingressController": {"enabled": True, "default": True, "loadbalancerMode": "shared"},
+        # One shared ingress on a fixed pool address (what `*.<domain>` points at); Ingresses that
+        # name hosts but no secret get the wildcard certificate the platform stage issues.
+        "ingressController": {
+            "enabled": True,
+            "default": True,
+            "loadbalancerMode": "shared",
+            "service": {"loadBalancerIP": ingress_ip(cfg)},
+            "defaultSecretNamespace": WILDCARD_SECRET[0],
+            "defaultSecretName": WILDCARD_SECRET[1],
+        },
     }
+
+
+def ingress_ip(cfg: StackConfig) -> str:
+    """The shared ingress's address: the first usable address of the LB pool."""
+    pool = cfg.cilium.load_balancer_pool
+    if "-" in pool:
+        return pool.split("-")[0]
+    net = ipaddress.ip_network(pool)
+    return str(next(net.hosts()) if net.num_addresses > 2 else net.network_address)
 
 
 def pool_blocks(pool: str) -> list[dict]:

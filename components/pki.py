@@ -49,3 +49,33 @@ class InternalCa(pulumi.ComponentResource):
         self.cert_pem = cert.cert_pem
         self.private_key_pem = pulumi.Output.secret(key.private_key_pem)
         self.register_outputs({"certPem": self.cert_pem})
+
+
+@dataclass(frozen=True)
+class AcmeAccountArgs:
+    protect: bool = False
+
+
+class AcmeAccount(pulumi.ComponentResource):
+    """The Let's Encrypt account key, kept in state so a rebuilt cluster reuses the same account.
+
+    RSA 2048, the key type cert-manager itself generates for ACME accounts. Both issuers
+    (staging and production) register this one key with their own directory.
+    """
+
+    private_key_pem: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AcmeAccountArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("cluster-bootstrap:pki:AcmeAccount", name, None, opts)
+        key = tls.PrivateKey(
+            f"{name}-key",
+            algorithm="RSA",
+            rsa_bits=2048,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
+            ),
+        )
+        self.private_key_pem = pulumi.Output.secret(key.private_key_pem)
+        self.register_outputs({})

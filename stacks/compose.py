@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.certmanager import CertManager, CertManagerArgs
 from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
 from components.k0s import K0sCluster, K0sClusterArgs
 from components.node import Node, NodeArgs
-from components.pki import InternalCa, InternalCaArgs
+from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
 from stacks.config import StackConfig
+
+DEFAULT_AWS_REGION = "us-east-1"  # Route53 is global; the region only steers cert-manager's STS calls
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Cluster:
     nodes: list[Node]
     k0s: K0sCluster
     cilium: Cilium
+    cert_manager: CertManager
 
     def outputs(self) -> dict[str, pulumi.Input]:
         return {
@@ -51,6 +55,7 @@ def build(cfg: StackConfig) -> Cluster:
         ),
     )
     ca = InternalCa("ca", InternalCaArgs(common_name=f"{cfg.domain} internal CA", protect=protect))
+    acme = AcmeAccount("acme", AcmeAccountArgs(protect=protect))
 
     # Stage 1 — hosts: each prepared, trusting the CA, with k0s staged; in parallel.
     private_key = pulumi.Output.secret(cfg.ssh.private_key.get_secret_value()) if cfg.ssh.private_key else None
@@ -85,4 +90,13 @@ def build(cfg: StackConfig) -> Cluster:
         # Pulumi children do not inherit a component's depends_on)
         opts=pulumi.ResourceOptions(depends_on=[k0s]),
     )
-    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium)
+
+    # Stage 4 — platform TLS: DNS-01 credentials, cert-manager, issuers, the wildcard certificate.
+    cert_manager = CertManager(
+        "cert-manager",
+        CertManagerArgs(cfg=cfg, cluster=k0s, cilium=cilium, dns=dns, ca=ca, account=acme,
+                        aws_region=pulumi.Config("aws").get("region") or DEFAULT_AWS_REGION),
+        # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place
+        opts=pulumi.ResourceOptions(depends_on=[cilium, dns]),
+    )
+    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, cert_manager=cert_manager)

@@ -112,6 +112,9 @@ class AcmeConfig(_Model):
     server: Literal["staging", "production"] = Field(
         "staging", description="Let's Encrypt directory the default issuer uses."
     )
+    iam_role: bool = Field(
+        False, description="DNS-01 rights on an IAM role cert-manager assumes, not on its IAM user."
+    )
 
 
 class GiteaConfig(_Model):
@@ -136,7 +139,8 @@ class Versions(_Model):
     cilium: Annotated[str, AfterValidator(v.semver)] = Field(description="Cilium Helm chart.")
     cert_manager: Annotated[str, AfterValidator(v.semver)] = Field(description="cert-manager Helm chart.")
     gitea: Annotated[str, AfterValidator(v.semver)] = Field(description="Gitea Helm chart.")
-    flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release.")
+    flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release (the FluxInstance distribution).")
+    flux_operator: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux Operator Helm chart.")
 
 
 class StackConfig(_Model):

@@ -63,6 +63,12 @@ def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:
         return {"privateKeyPem": key_pem, "privateKeyPemPkcs8": key_pem, "publicKeyOpenssh": "ecdsa-sha2-nistp256 AAAA fake"}
     if type_ == "tls:index/selfSignedCert:SelfSignedCert":
         return {"certPem": key_and_cert(name)[1]}
+    if type_ == "aws:iam/user:User":
+        return {"arn": f"arn:aws:iam::123456789012:user{inputs.get('path', '/')}{name}-x1", "name": f"{name}-x1"}
+    if type_ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::123456789012:role{inputs.get('path', '/')}{name}-x1", "name": f"{name}-x1"}
+    if type_ == "aws:iam/accessKey:AccessKey":
+        return {"secret": f"fake-secret-access-key-{_digest(name)}"}
     if type_ == "command:remote:Command":
         return {"stdout": _command_stdout(name, inputs), "stderr": ""}
     return {}

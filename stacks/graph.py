@@ -13,9 +13,11 @@ PROJECT_PREFIX = "cluster-bootstrap:"
 STAGES: dict[str, int] = {
     "DnsZone": 0,
     "InternalCa": 0,
+    "AcmeAccount": 0,
     "Node": 1,
     "K0sCluster": 2,
     "Cilium": 3,
+    "CertManager": 4,
 }
 STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network", 4: "platform", 5: "gitops"}
 

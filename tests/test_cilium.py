@@ -25,7 +25,9 @@ def test_values_replace_kube_proxy_and_match_the_pod_cidr(preview):
     assert values["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == ["10.244.0.0/16"]
     assert values["operator"]["replicas"] == {"dev": 1, "prod": 2}[preview.stack]
     assert values["l2announcements"] == {"enabled": True}
-    assert values["ingressController"] == {"enabled": True, "default": True, "loadbalancerMode": "shared"}
+    ingress = values["ingressController"]
+    assert {k: ingress[k] for k in ("enabled", "default", "loadbalancerMode")} == {
+        "enabled": True, "default": True, "loadbalancerMode": "shared"}
 
 
 def test_lb_pool_and_l2_policy_follow_the_release(preview):
@@ -53,3 +55,14 @@ def test_in_cluster_objects_are_deleted_with_the_cluster(rec):
 def test_external_api_address_is_what_agents_use():
     values = run_with(stack="prod", k0s={"apiAddress": "198.51.100.10"}).named("cilium-release").inputs["values"]
     assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("198.51.100.10", 6443)
+
+
+def test_ingress_address_is_the_first_usable_pool_address():
+    from components.cilium import ingress_ip
+    from stacks.config import validate
+    from tests.conftest import raw_config
+
+    for pool, ip in (("192.0.2.240/28", "192.0.2.241"), ("192.0.2.7/32", "192.0.2.7"),
+                     ("198.51.100.200-198.51.100.220", "198.51.100.200")):
+        cfg = validate({**raw_config("dev"), "cilium": {"loadBalancerPool": pool}}, "dev")
+        assert ingress_ip(cfg) == ip

@@ -182,4 +182,5 @@ def test_project_declares_typed_config_and_the_version_channel():
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
     assert project["config"]["protect"] == {"type": "boolean", "default": False,
                                             "description": project["config"]["protect"]["description"]}
-    assert set(project["config"]["versions"]["value"]) == {"k0s", "cilium", "certManager", "gitea", "flux"}
+    assert set(project["config"]["versions"]["value"]) == {"k0s", "cilium", "certManager", "gitea", "flux",
+                                                                "fluxOperator"}

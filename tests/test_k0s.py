@@ -104,8 +104,7 @@ def test_destroy_resets_hosts_and_never_replaces(rec):
 
 def test_version_bump_updates_every_node_in_place():
     old = run_stack("prod", preview=True)
-    new = run_with(stack="prod", versions={"k0s": "v1.34.3+k0s.0", "cilium": "1.18.4", "certManager": "v1.19.2",
-                                           "gitea": "12.4.0", "flux": "2.7.5"})
+    new = run_with(stack="prod", versions={**raw_config("prod")["versions"], "k0s": "v1.34.3+k0s.0"})
     for step in CONTROLLERS + WORKERS:
         assert "K0S_VERSION=v1.34.3+k0s.0" in new.named(step).inputs["create"]
         assert old.named(step).urn == new.named(step).urn  # same resource: an update, not a replace

@@ -85,8 +85,8 @@ def test_airgap_uploads_binary_and_bundle(tmp_path):
 
 
 def test_internal_ca_is_long_lived_and_protected_in_prod(rec):
-    (key,) = rec.of_type("tls:index/privateKey:PrivateKey")
     (cert,) = rec.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    key = rec.resources[cert.property_dependencies["privateKeyPem"][0]]
     assert cert.inputs["isCaCertificate"] is True and cert.inputs["validityPeriodHours"] == 87600
     assert key.protect is cert.protect is (rec.stack == "prod")
     assert "privateKeyPem" in key.additional_secret_outputs

@@ -43,4 +43,4 @@ def test_critical_path_does_not_grow_with_workers():
     fifty = offline.run("dev", preview=True, config=bench.scaled_config(47)[0])
     path = bench.critical_path(fifty)
     assert len(path) == len(bench.critical_path(five))
-    assert path[-1] == "cilium-release" and path.count("k0s-cp-2") == 1
+    assert path.count("cilium-release") == 1 and path.count("k0s-cp-2") == 1

@@ -1,0 +1,244 @@
+"""Stage 4 — CertManager: DNS-01 IAM, cert-manager, Let's Encrypt and internal-CA issuers, wildcard cert.
+
+Pulumi owns the ACME account key (stage 0, `AcmeAccount`) and writes it into the issuers'
+`privateKeySecretRef` with account-key generation off, so a rebuilt cluster signs in to the same
+Let's Encrypt account instead of registering a new one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.cilium import WILDCARD_SECRET, Cilium, ingress_ip
+from components.dns import DnsZone
+from components.k0s import K0sCluster
+from components.pki import AcmeAccount, InternalCa
+from stacks.config import StackConfig
+
+TYPE = "cluster-bootstrap:platform:CertManager"
+REPOSITORY = "https://charts.jetstack.io"
+NAMESPACE = "cert-manager"  # the chart's cluster resource namespace: ClusterIssuer secrets live here
+ACME_DIRECTORIES = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+ACCOUNT_KEY_SECRET = "letsencrypt-account-key"
+CREDENTIALS_SECRET = "route53-credentials"
+CA_ISSUER = "internal-ca"
+# Public resolvers for the DNS-01 self-check: a homelab's split-horizon DNS often answers for the
+# domain itself and would never show the challenge TXT record published in Route53.
+SELF_CHECK_RESOLVERS = "1.1.1.1:53,9.9.9.9:53"
+
+
+def issuer_name(server: str) -> str:
+    return f"letsencrypt-{server}"
+
+
+def dns01_policy(zone_arn: str, domain: str) -> dict:
+    """Least privilege for DNS-01: TXT challenge records of this zone's names, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadChangeStatus", "Effect": "Allow", "Action": "route53:GetChange",
+             "Resource": "arn:aws:route53:::change/*"},
+            {"Sid": "ListZoneRecords", "Effect": "Allow", "Action": "route53:ListResourceRecordSets",
+             "Resource": zone_arn},
+            {"Sid": "WriteChallengeRecords", "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+             "Resource": zone_arn,
+             "Condition": {
+                 "ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]},
+                 "ForAllValues:StringLike": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                     f"_acme-challenge.{domain}", f"_acme-challenge.*.{domain}"]},
+             }},
+            # Listing zones cannot be scoped to one zone; cert-manager uses it to find the zone id
+            # when a solver has none (ours always sets hostedZoneID).
+            {"Sid": "FindZone", "Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"},
+        ],
+    }
+
+
+def assume_policy(role_arn: str) -> dict:
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}
+
+
+def trust_policy(user_arn: str) -> dict:
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": user_arn}}]}
+
+
+def helm_values() -> dict:
+    """Chart values (checked against the chart's values reference for the pinned version)."""
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "extraArgs": ["--dns01-recursive-nameservers-only",
+                      f"--dns01-recursive-nameservers={SELF_CHECK_RESOLVERS}"],
+    }
+
+
+def acme_issuer_spec(cfg: StackConfig, server: str, zone_id, region: str, role_arn=None) -> dict:
+    route53: dict = {
+        "region": region,
+        "hostedZoneID": zone_id,
+        "accessKeyIDSecretRef": {"name": CREDENTIALS_SECRET, "key": "access-key-id"},
+        "secretAccessKeySecretRef": {"name": CREDENTIALS_SECRET, "key": "secret-access-key"},
+    }
+    if role_arn is not None:
+        route53["role"] = role_arn
+    return {
+        "acme": {
+            "email": cfg.acme.email,
+            "server": ACME_DIRECTORIES[server],
+            "privateKeySecretRef": {"name": ACCOUNT_KEY_SECRET},
+            # The key is Pulumi's: never let cert-manager register a fresh account behind its back.
+            "disableAccountKeyGeneration": True,
+            "solvers": [{"selector": {"dnsZones": [cfg.domain]}, "dns01": {"route53": route53}}],
+        }
+    }
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    cfg: StackConfig
+    cluster: K0sCluster
+    cilium: Cilium
+    dns: DnsZone
+    ca: InternalCa
+    account: AcmeAccount
+    aws_region: str
+
+
+class CertManager(pulumi.ComponentResource):
+    """cert-manager with `letsencrypt-staging`, `letsencrypt-production` and `internal-ca` issuers."""
+
+    default_issuer: str
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        cfg, cluster = args.cfg, args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        self.default_issuer = issuer_name(cfg.acme.server)
+
+        # DNS-01 credentials: an IAM user whose key lands only in a Kubernetes Secret.
+        zone_arn = pulumi.Output.concat("arn:aws:route53:::hostedzone/", args.dns.zone_id)
+        policy = zone_arn.apply(lambda arn: json.dumps(dns01_policy(arn, cfg.domain)))
+        tags = {"cluster-bootstrap:domain": cfg.domain, "cluster-bootstrap:stack": pulumi.get_stack()}
+        user = aws.iam.User(f"{name}-dns01", path="/cluster-bootstrap/", tags=tags, force_destroy=True, opts=child)
+        role_arn = None
+        if cfg.acme.iam_role:
+            role = aws.iam.Role(
+                f"{name}-dns01",
+                path="/cluster-bootstrap/",
+                assume_role_policy=user.arn.apply(lambda arn: json.dumps(trust_policy(arn))),
+                tags=tags,
+                opts=child,
+            )
+            aws.iam.RolePolicy(f"{name}-dns01", role=role.id, policy=policy, opts=child)
+            aws.iam.UserPolicy(f"{name}-dns01-assume", user=user.name,
+                               policy=role.arn.apply(lambda arn: json.dumps(assume_policy(arn))), opts=child)
+            role_arn = role.arn
+        else:
+            aws.iam.UserPolicy(f"{name}-dns01", user=user.name, policy=policy, opts=child)
+        # (the SDK registers `secret` as a secret output; the Secret below keeps it one)
+        access_key = aws.iam.AccessKey(f"{name}-dns01", user=user.name, opts=child)
+
+        # In-cluster objects: through the cluster's provider, gone with the cluster on destroy.
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE},
+            # why: stage order: the platform comes after the network (the namespace gates this layer)
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[args.cilium])),
+        )
+        ns = namespace.metadata.name
+        credentials = k8s.core.v1.Secret(
+            f"{name}-route53-credentials",
+            metadata={"name": CREDENTIALS_SECRET, "namespace": ns},
+            type="Opaque",
+            string_data={"access-key-id": access_key.id, "secret-access-key": pulumi.Output.secret(access_key.secret)},
+            opts=in_cluster,
+        )
+        account_key = k8s.core.v1.Secret(
+            f"{name}-account-key",
+            metadata={"name": ACCOUNT_KEY_SECRET, "namespace": ns},
+            type="Opaque",
+            string_data={"tls.key": args.account.private_key_pem},
+            opts=in_cluster,
+        )
+        ca_secret = k8s.core.v1.Secret(
+            f"{name}-internal-ca-key",
+            metadata={"name": CA_ISSUER, "namespace": ns},
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": args.ca.cert_pem, "tls.key": args.ca.private_key_pem},
+            opts=in_cluster,
+        )
+        release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="cert-manager",
+            chart="cert-manager",
+            version=cfg.versions.cert_manager,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            namespace=ns,
+            values=helm_values(),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API
+                pulumi.ResourceOptions(depends_on=[args.cilium]),
+            ),
+        )
+
+        def issuer(resource_name: str, issuer: str, spec, secrets: list[k8s.core.v1.Secret]):
+            return k8s.apiextensions.CustomResource(
+                resource_name,
+                api_version="cert-manager.io/v1",
+                kind="ClusterIssuer",
+                metadata={"name": issuer},
+                spec=spec,
+                opts=pulumi.ResourceOptions.merge(
+                    in_cluster,
+                    # why: the chart installs the ClusterIssuer CRD and its validating webhook; the
+                    # issuer reads its Secrets (account key or CA, DNS-01 credentials) once it exists
+                    pulumi.ResourceOptions(depends_on=[release, *secrets]),
+                ),
+            )
+
+        issuers = {
+            server: issuer(
+                f"{name}-{issuer_name(server)}", issuer_name(server),
+                acme_issuer_spec(cfg, server, args.dns.zone_id, args.aws_region, role_arn),
+                [account_key, credentials],
+            )
+            for server in ACME_DIRECTORIES
+        }
+        issuer(f"{name}-{CA_ISSUER}", CA_ISSUER, {"ca": {"secretName": CA_ISSUER}}, [ca_secret])
+
+        wildcard_namespace, wildcard_secret = WILDCARD_SECRET
+        k8s.apiextensions.CustomResource(
+            f"{name}-wildcard",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata={"name": "wildcard", "namespace": wildcard_namespace},
+            spec={
+                "secretName": wildcard_secret,
+                "dnsNames": [f"*.{cfg.domain}", cfg.domain],
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self.default_issuer},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            },
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                # why: issued by the stack's default ACME issuer (and the CRD comes with the chart)
+                pulumi.ResourceOptions(depends_on=[issuers[cfg.acme.server]]),
+            ),
+        )
+
+        # Every name under the domain reaches the shared ingress (Cilium's fixed pool address).
+        args.dns.publish(f"{name}-ingress", f"*.{cfg.domain}", [ingress_ip(cfg)], parent=self)
+        self.register_outputs({"defaultIssuer": self.default_issuer})
