@@ -9,8 +9,11 @@ import pulumi
 from components.certmanager import CertManager, CertManagerArgs
 from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
+from components.flux import Flux, FluxArgs
+from components.gitea import Gitea, GiteaArgs
 from components.k0s import K0sCluster, K0sClusterArgs
 from components.node import Node, NodeArgs
+from components.sops import SopsAgeSecret, SopsAgeSecretArgs
 from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
 from stacks.config import StackConfig
 
@@ -28,6 +31,9 @@ class Cluster:
     k0s: K0sCluster
     cilium: Cilium
     cert_manager: CertManager
+    sops: SopsAgeSecret
+    gitea: Gitea
+    flux: Flux
 
     def outputs(self) -> dict[str, pulumi.Input]:
         return {
@@ -36,6 +42,8 @@ class Cluster:
             "internalCaCert": self.ca.cert_pem,
             "apiEndpoint": self.k0s.api_endpoint,
             "kubeconfig": pulumi.Output.secret(self.k0s.kubeconfig),
+            "sopsAgeRecipient": self.sops.recipient,
+            "gitRepositoryUrl": self.gitea.clone_url,
         }
 
 
@@ -99,4 +107,26 @@ def build(cfg: StackConfig) -> Cluster:
         # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place
         opts=pulumi.ResourceOptions(depends_on=[cilium, dns]),
     )
-    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, cert_manager=cert_manager)
+
+    # Stage 5 — GitOps: the age identity, a seeded in-cluster Gitea, and Flux syncing from it.
+    sops = SopsAgeSecret(
+        "sops",
+        SopsAgeSecretArgs(cfg=cfg, cluster=k0s),
+        # why: its namespace and Secret live in the cluster (children repeat it)
+        opts=pulumi.ResourceOptions(depends_on=[k0s]),
+    )
+    gitea = Gitea(
+        "gitea",
+        GiteaArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops_config=sops.sops_config),
+        # why: stage order: Gitea's pods need the pod network (children repeat it)
+        opts=pulumi.ResourceOptions(depends_on=[cilium]),
+    )
+    flux = Flux(
+        "flux",
+        FluxArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops=sops, gitea=gitea),
+        # why: Flux syncs from the seeded Gitea and decrypts with the age identity; its
+        # controllers need the pod network (children repeat the precise edges)
+        opts=pulumi.ResourceOptions(depends_on=[gitea, sops, cilium]),
+    )
+    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, cert_manager=cert_manager,
+                   sops=sops, gitea=gitea, flux=flux)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import hashlib
@@ -40,6 +41,19 @@ def key_and_cert(name: str) -> tuple[str, str]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+@functools.lru_cache(maxsize=None)
+def ed25519_openssh(name: str) -> tuple[str, str]:
+    """A real Ed25519 key pair in OpenSSH encodings (private, public)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return private, public + "\n"
+
+
 def _command_stdout(name: str, inputs: dict) -> str:
     create = inputs.get("create", "")
     if "k0s-kubeconfig.sh" in create:
@@ -58,6 +72,14 @@ def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:
         return _zone(name, inputs.get("name", ""))
     if type_ == "aws:route53/record:Record":
         return {"fqdn": inputs.get("name", "")}
+    if type_ == "tls:index/privateKey:PrivateKey" and inputs.get("algorithm") == "ED25519":
+        private, public = ed25519_openssh(name)
+        return {"privateKeyOpenssh": private, "publicKeyOpenssh": public}
+    if type_ == "random:index/randomBytes:RandomBytes":
+        raw = hashlib.sha256(name.encode()).digest()[: int(inputs.get("length", 32))]
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if type_ == "random:index/randomPassword:RandomPassword":
+        return {"result": "fakePassword" + _digest(name, 20)}
     if type_ == "tls:index/privateKey:PrivateKey":
         key_pem, _ = key_and_cert(name)
         return {"privateKeyPem": key_pem, "privateKeyPemPkcs8": key_pem, "publicKeyOpenssh": "ecdsa-sha2-nistp256 AAAA fake"}

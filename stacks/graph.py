@@ -18,6 +18,9 @@ STAGES: dict[str, int] = {
     "K0sCluster": 2,
     "Cilium": 3,
     "CertManager": 4,
+    "SopsAgeSecret": 5,
+    "Gitea": 5,
+    "Flux": 5,
 }
 STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network", 4: "platform", 5: "gitops"}
 

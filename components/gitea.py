@@ -1,0 +1,271 @@
+"""Stage 5 — Gitea: a minimal in-cluster git server, seeded for Flux by an in-cluster Job.
+
+This breaks the git-server/Flux circle: Pulumi installs Gitea, a Job creates the org, the private
+repository, Flux's read-only deploy key and the webhook to Flux's Receiver, and pushes `gitops/`
+as the first commit while the repository is empty. From then on the repository is Flux's.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components.cilium import Cilium
+from components.flux import RECEIVER_NAME, RECEIVER_SERVICE, receiver_path
+from components.k0s import K0sCluster
+from components.sops import NAMESPACE as FLUX_NAMESPACE
+from stacks.config import StackConfig
+
+TYPE = "cluster-bootstrap:gitops:Gitea"
+REPOSITORY = "https://dl.gitea.com/charts/"
+NAMESPACE = "gitea"
+BRANCH = "main"
+ADMIN_USER = "cluster-bootstrap"  # "admin" is reserved by Gitea
+ADMIN_SECRET = "gitea-admin"
+HOST_KEY_SECRET = "gitea-ssh-host-key"
+HOST_KEY_DIR = "/etc/gitea-ssh"
+SSH_PORT = 2222  # the rootless image's built-in SSH server; the chart's ssh Service is headless
+HTTP_PORT = 3000
+# The seed Job's tools (sh, curl, git, tar): the rootless Gitea image, pinned.
+TOOLS_IMAGE = "docker.io/gitea/gitea:1.24.6-rootless"
+GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
+SEED_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-seed.sh"  # runs in the cluster
+
+
+def ssh_host() -> str:
+    return f"gitea-ssh.{NAMESPACE}.svc.cluster.local"
+
+
+def http_url() -> str:
+    return f"http://gitea-http.{NAMESPACE}.svc.cluster.local:{HTTP_PORT}"
+
+
+def clone_url(cfg: StackConfig) -> str:
+    """The in-cluster SSH clone URL Flux uses."""
+    return f"ssh://git@{ssh_host()}:{SSH_PORT}/{cfg.gitea.org}/{cfg.gitea.repo}.git"
+
+
+def known_hosts(public_key_openssh: str) -> str:
+    """The one known_hosts line for Gitea's pinned host key (no trust on first use)."""
+    return f"[{ssh_host()}]:{SSH_PORT} {' '.join(public_key_openssh.split()[:2])}\n"
+
+
+def gitops_archive(root: Path = GITOPS_DIR) -> bytes:
+    """gitops/ as a reproducible tar.gz: same content, same bytes (sorted, no times or owners)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def helm_values(cfg: StackConfig) -> dict:
+    """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key."""
+    return {
+        "replicaCount": 1,
+        "strategy": {"type": "Recreate"},  # one pod owns the ReadWriteOnce volume
+        "persistence": {"enabled": True, "size": "10Gi"},
+        "postgresql": {"enabled": False},
+        "postgresql-ha": {"enabled": False},
+        "valkey": {"enabled": False},
+        "valkey-cluster": {"enabled": False},
+        # http: a ClusterIP Service the ingress can route to; ssh: headless, straight to the pod's port.
+        "service": {"http": {"port": HTTP_PORT, "clusterIP": ""}, "ssh": {"port": SSH_PORT, "clusterIP": "None"}},
+        "extraVolumes": [{"name": "ssh-host-key",
+                          "secret": {"secretName": HOST_KEY_SECRET, "defaultMode": 0o440}}],
+        "extraContainerVolumeMounts": [{"name": "ssh-host-key", "mountPath": HOST_KEY_DIR, "readOnly": True}],
+        "gitea": {
+            "admin": {"existingSecret": ADMIN_SECRET, "email": f"{ADMIN_USER}@{cfg.domain}",
+                      "passwordMode": "keepUpdated"},
+            "config": {
+                "database": {"DB_TYPE": "sqlite3"},
+                "session": {"PROVIDER": "memory"},
+                "cache": {"ADAPTER": "memory"},
+                "queue": {"TYPE": "level"},
+                "indexer": {"ISSUE_INDEXER_TYPE": "bleve", "REPO_INDEXER_ENABLED": False},
+                "server": {
+                    "DOMAIN": f"git.{cfg.domain}",
+                    "ROOT_URL": f"https://git.{cfg.domain}/",
+                    "SSH_DOMAIN": ssh_host(),
+                    "SSH_PORT": SSH_PORT,
+                    "SSH_LISTEN_PORT": SSH_PORT,
+                    "SSH_SERVER_HOST_KEYS": f"{HOST_KEY_DIR}/ssh_host_ed25519_key",
+                    "OFFLINE_MODE": True,
+                },
+                "service": {"DISABLE_REGISTRATION": True, "REQUIRE_SIGNIN_VIEW": True},
+                "repository": {"DEFAULT_PRIVATE": "private", "DEFAULT_BRANCH": BRANCH},
+                # Webhooks may only call Flux's Receiver (Gitea blocks in-cluster targets by default).
+                "webhook": {"ALLOWED_HOST_LIST": f"{RECEIVER_SERVICE}.{FLUX_NAMESPACE}.svc.cluster.local"},
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class GiteaArgs:
+    cfg: StackConfig
+    cluster: K0sCluster
+    cilium: Cilium
+    sops_config: pulumi.Input[str]  # the repository's .sops.yaml (from SopsAgeSecret)
+
+
+class Gitea(pulumi.ComponentResource):
+    """Gitea, its seeded repository, and the credentials Flux reads it with."""
+
+    clone_url: str
+    known_hosts: pulumi.Output[str]
+    deploy_key: tls.PrivateKey
+    webhook_token: pulumi.Output[str]
+    seed: k8s.batch.v1.Job
+
+    def __init__(self, name: str, args: GiteaArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        cfg, cluster = args.cfg, args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        secret_key_outputs = ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]
+
+        # Keys and passwords: generated once, kept in state, secret everywhere.
+        password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False, opts=child)
+        host_key = tls.PrivateKey(f"{name}-ssh-host-key", algorithm="ED25519",
+                                  opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=secret_key_outputs))
+        self.deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519",
+                                         opts=pulumi.ResourceOptions(parent=self,
+                                                                     additional_secret_outputs=secret_key_outputs))
+        self.webhook_token = pulumi.Output.secret(token.result)
+        self.known_hosts = host_key.public_key_openssh.apply(known_hosts)
+        self.clone_url = clone_url(cfg)
+
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE},
+            # why: stage order: the git server runs on the pod network (Cilium)
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[args.cilium])),
+        )
+        ns = namespace.metadata.name
+        admin = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata={"name": ADMIN_SECRET, "namespace": ns},
+            type="Opaque",
+            string_data={"username": ADMIN_USER, "password": pulumi.Output.secret(password.result)},
+            opts=in_cluster,
+        )
+        host_key_secret = k8s.core.v1.Secret(
+            f"{name}-ssh-host-key",
+            metadata={"name": HOST_KEY_SECRET, "namespace": ns},
+            type="Opaque",
+            string_data={"ssh_host_ed25519_key": pulumi.Output.secret(host_key.private_key_openssh),
+                         "ssh_host_ed25519_key.pub": host_key.public_key_openssh},
+            opts=in_cluster,
+        )
+        release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="gitea",
+            chart="gitea",
+            version=cfg.versions.gitea,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            namespace=ns,
+            values=helm_values(cfg),
+            atomic=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                # why: the pod mounts both Secrets at start (admin account, SSH host key), and
+                # needs the pod network
+                pulumi.ResourceOptions(depends_on=[admin, host_key_secret, args.cilium]),
+            ),
+        )
+
+        # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
+        # which replaces the Job), settings in the Job, credentials in Secrets.
+        archive = gitops_archive()
+        script = SEED_SCRIPT.read_text()
+        digest = hashlib.sha256(archive + script.encode()).hexdigest()
+        content = k8s.core.v1.ConfigMap(
+            f"{name}-seed-content",
+            metadata={"namespace": ns, "labels": {"app.kubernetes.io/part-of": "cluster-bootstrap"}},
+            data={"gitea-seed.sh": script, "sops.yaml": args.sops_config},
+            binary_data={"gitops.tar.gz": base64.b64encode(archive).decode()},
+            opts=in_cluster,
+        )
+        webhook_url = pulumi.Output.secret(token.result.apply(
+            lambda t: f"http://{RECEIVER_SERVICE}.{FLUX_NAMESPACE}.svc.cluster.local"
+                      f"{receiver_path(t, RECEIVER_NAME, FLUX_NAMESPACE)}"))
+        webhook = k8s.core.v1.Secret(
+            f"{name}-seed-webhook",
+            metadata={"namespace": ns},
+            type="Opaque",
+            string_data={"url": webhook_url, "secret": self.webhook_token},
+            opts=in_cluster,
+        )
+
+        def from_secret(env: str, secret, key: str) -> dict:
+            return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+        deploy_public = self.deploy_key.public_key_openssh.apply(lambda k: " ".join(k.split()[:2]))
+        self.seed = k8s.batch.v1.Job(
+            f"{name}-seed",
+            metadata={"namespace": ns, "annotations": {"cluster-bootstrap/content-sha256": digest}},
+            spec={
+                "backoffLimit": 4,
+                "activeDeadlineSeconds": 1800,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [{
+                            "name": "seed",
+                            "image": TOOLS_IMAGE,
+                            "command": ["/bin/sh", "/seed/gitea-seed.sh"],
+                            "env": [
+                                {"name": "GITEA_URL", "value": http_url()},
+                                {"name": "ORG", "value": cfg.gitea.org},
+                                {"name": "REPO", "value": cfg.gitea.repo},
+                                {"name": "BRANCH", "value": BRANCH},
+                                {"name": "DEPLOY_KEY", "value": deploy_public},
+                                {"name": "DEPLOY_KEY_TITLE", "value": deploy_public.apply(
+                                    lambda k: "flux-" + hashlib.sha256(k.encode()).hexdigest()[:12])},
+                                {"name": "CONTENT", "value": "/seed"},
+                                {"name": "HOME", "value": "/tmp"},
+                                {"name": "TMPDIR", "value": "/tmp"},
+                                from_secret("GITEA_USER", ADMIN_SECRET, "username"),
+                                from_secret("GITEA_PASSWORD", ADMIN_SECRET, "password"),
+                                from_secret("WEBHOOK_URL", webhook.metadata.name, "url"),
+                                from_secret("WEBHOOK_SECRET", webhook.metadata.name, "secret"),
+                            ],
+                            "volumeMounts": [{"name": "seed", "mountPath": "/seed", "readOnly": True},
+                                             {"name": "tmp", "mountPath": "/tmp"}],
+                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}},
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"memory": "256Mi"}},
+                        }],
+                        "volumes": [{"name": "seed", "configMap": {"name": content.metadata.name}},
+                                    {"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                # why: the Job talks to Gitea's API and git endpoints, up once the release is ready;
+                # the admin Secret it reads is the release's too
+                pulumi.ResourceOptions(depends_on=[release, admin]),
+            ),
+        )
+        self.register_outputs({"gitRepositoryUrl": self.clone_url})
