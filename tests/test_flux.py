@@ -1,0 +1,96 @@
+"""Flux (stage 5): pinned controllers, and a sync that waits for the seeded repo and the age secret."""
+
+from __future__ import annotations
+
+from tests.manifests import validate
+
+
+def flux_objects(rec):
+    return [r for r in rec.resources.values() if r.custom and r.name.startswith("flux-")
+            and r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"]
+
+
+def test_every_object_is_valid(up):
+    kinds = set()
+    for obj in flux_objects(up):
+        kinds.add(obj.inputs["kind"])
+        if obj.inputs["kind"] != "FluxInstance":  # no offline schema for the operator's own CRD
+            validate(obj.inputs)
+    assert kinds == {"FluxInstance", "GitRepository", "Kustomization", "Receiver", "Secret"}
+
+
+def test_controllers_come_from_the_pinned_operator_and_distribution(rec):
+    operator = rec.named("flux-operator")
+    assert operator.inputs["chart"] == "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
+    assert operator.inputs["version"] == "0.35.0"
+    assert rec.depends_transitively(operator.urn, rec.named("cilium-release").urn)
+    assert rec.named("sops-namespace").urn in operator.dependencies  # the namespace SopsAgeSecret owns
+    instance = rec.named("flux-instance").inputs
+    assert instance["metadata"]["name"] == "flux" and instance["metadata"]["namespace"] == "flux-system"
+    assert instance["spec"]["distribution"] == {"version": "2.7.5", "registry": "ghcr.io/fluxcd"}
+    assert {"source-controller", "kustomize-controller", "notification-controller"} <= set(instance["spec"]["components"])
+    assert instance["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+
+
+def test_sync_waits_for_the_seeded_repo_and_the_age_secret(rec):
+    """The graph proves the handover order: seed Job → GitRepository → Kustomization (+ sops-age)."""
+    seed, age_secret = rec.named("gitea-seed"), rec.named("sops-secret")
+    repository, kustomization = rec.named("flux-git-repository"), rec.named("flux-kustomization")
+    assert seed.urn in repository.dependencies
+    assert rec.named("flux-instance").urn in repository.dependencies
+    assert repository.urn in kustomization.dependencies and age_secret.urn in kustomization.dependencies
+    assert rec.depends_transitively(kustomization.urn, seed.urn)
+    assert rec.depends_transitively(seed.urn, rec.named("gitea-release").urn)
+    assert not rec.depends_transitively(seed.urn, kustomization.urn)
+
+
+def test_git_repository_reads_gitea_with_the_deploy_key(up):
+    repository = up.named("flux-git-repository").inputs
+    assert repository["spec"]["url"] == up.outputs["gitRepositoryUrl"]
+    assert repository["spec"]["ref"] == {"branch": "main"}
+    credentials = up.named("flux-gitea-credentials")
+    assert repository["spec"]["secretRef"] == {"name": credentials.inputs["metadata"]["name"]}
+    data = credentials.inputs["stringData"]
+    assert credentials.is_secret("stringData") and data["identity"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    # known_hosts pins Gitea's own host key: the one Pulumi generated and mounted into Gitea.
+    host_public = up.named("gitea-ssh-host-key").inputs["stringData"]["ssh_host_ed25519_key.pub"]
+    assert data["known_hosts"] == f"[gitea-ssh.gitea.svc.cluster.local]:2222 {' '.join(host_public.split()[:2])}\n"
+    # the Job registers exactly this deploy key, read-only
+    env = {e["name"]: e.get("value") for e in up.named("gitea-seed").inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DEPLOY_KEY"] == " ".join(data["identity.pub"].split()[:2])
+
+
+def test_kustomization_reconciles_the_stack_path_with_sops(up):
+    spec = up.named("flux-kustomization").inputs["spec"]
+    assert spec["path"] == f"./clusters/{up.stack}"
+    assert spec["prune"] is True
+    assert spec["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
+    assert spec["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    domain = up.named("dns-zone").inputs["name"]
+    issuer = {"dev": "letsencrypt-staging", "prod": "letsencrypt-production"}[up.stack]
+    assert spec["postBuild"]["substitute"] == {"CLUSTER_DOMAIN": domain, "ACME_ISSUER": issuer}
+
+
+def test_receiver_is_github_style_with_a_random_token(up):
+    receiver = up.named("flux-receiver").inputs["spec"]
+    assert receiver["type"] == "github" and "push" in receiver["events"]
+    assert receiver["resources"] == [{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                                      "name": "flux-system"}]
+    token = up.named("flux-webhook-token")
+    assert receiver["secretRef"] == {"name": token.inputs["metadata"]["name"]} and token.is_secret("stringData")
+    assert up.named("gitea-webhook-token").urn in token.property_dependencies["stringData"]
+
+
+def test_in_cluster_objects_go_with_the_cluster(rec):
+    first = rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
+    for obj in flux_objects(rec) + [rec.named("flux-operator")]:
+        assert obj.deleted_with == first.urn, obj.name
+
+
+def test_no_secret_in_plain_text_in_outputs(up):
+    secrets = [up.named("gitea-admin").inputs["stringData"]["password"],
+               up.named("flux-webhook-token").inputs["stringData"]["token"],
+               up.named("sops-secret").inputs["stringData"]["age.agekey"].strip()]
+    public = {k: v for k, v in up.outputs.items() if k not in up.secret_outputs}
+    for secret in secrets:
+        assert secret not in repr(public)

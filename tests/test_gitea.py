@@ -1,0 +1,184 @@
+"""Gitea (stage 5): the minimal release, its credentials, and the seed Job — run for real."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from components import gitea
+from components.flux import receiver_path
+from tests import fake_gitea
+from tests.manifests import validate
+
+SEED = gitea.SEED_SCRIPT
+GITOPS_FILES = sorted(p.relative_to(gitea.GITOPS_DIR).as_posix() for p in gitea.GITOPS_DIR.rglob("*") if p.is_file())
+
+
+def test_release_is_minimal_and_pinned(rec):
+    release = rec.named("gitea-release")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("gitea", "12.4.0")
+    assert release.inputs["repositoryOpts"] == {"repo": "https://dl.gitea.com/charts/"}
+    values = release.inputs["values"]
+    assert values["replicaCount"] == 1 and values["persistence"]["enabled"] is True
+    for dependency in ("postgresql", "postgresql-ha", "valkey", "valkey-cluster"):
+        assert values[dependency] == {"enabled": False}, dependency
+    config = values["gitea"]["config"]
+    assert config["database"] == {"DB_TYPE": "sqlite3"}
+    assert config["cache"] == {"ADAPTER": "memory"} and config["session"] == {"PROVIDER": "memory"}
+    assert values["gitea"]["admin"]["existingSecret"] == rec.named("gitea-admin").inputs["metadata"]["name"]
+    assert config["webhook"]["ALLOWED_HOST_LIST"] == "webhook-receiver.flux-system.svc.cluster.local"
+    assert rec.depends_transitively(release.urn, rec.named("cilium-release").urn)
+    for secret in ("gitea-admin", "gitea-ssh-host-key"):
+        assert rec.named(secret).urn in release.dependencies
+
+
+def test_credentials_are_generated_and_secret(rec):
+    admin = rec.named("gitea-admin")
+    assert admin.is_secret("stringData")
+    (password,) = [r for r in rec.of_type("random:index/randomPassword:RandomPassword")
+                   if r.name == "gitea-admin-password"]
+    assert password.inputs["length"] >= 32
+    assert password.urn in admin.property_dependencies["stringData"]
+    host_key = rec.named("gitea-ssh-host-key")
+    assert host_key.type == "kubernetes:core/v1:Secret" and host_key.is_secret("stringData")
+    for key in [r for r in rec.of_type("tls:index/privateKey:PrivateKey") if r.name.startswith("gitea-")]:
+        assert key.inputs["algorithm"] == "ED25519" and "privateKeyOpenssh" in key.additional_secret_outputs
+
+
+def test_every_object_is_valid(up):
+    objects = [r for r in up.resources.values() if r.custom and r.type.startswith("kubernetes:")
+               and r.name.startswith("gitea-") and r.type != "kubernetes:helm.sh/v3:Release"]
+    assert {o.inputs["kind"] for o in objects} == {"Namespace", "Secret", "ConfigMap", "Job"}
+    for obj in objects:
+        validate(obj.inputs)
+
+
+def test_seed_job_waits_for_gitea_and_carries_the_content(up):
+    job, content = up.named("gitea-seed"), up.named("gitea-seed-content")
+    assert up.named("gitea-release").urn in job.dependencies
+    assert content.urn in job.property_dependencies["spec"]
+    archive = base64.b64decode(content.inputs["binaryData"]["gitops.tar.gz"])
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert sorted(tar.getnames()) == GITOPS_FILES
+    assert content.inputs["data"]["gitea-seed.sh"] == SEED.read_text()
+    digest = job.inputs["metadata"]["annotations"]["cluster-bootstrap/content-sha256"]
+    assert digest == hashlib.sha256(archive + SEED.read_bytes()).hexdigest()
+    assert "ttlSecondsAfterFinished" not in job.inputs["spec"]  # a vanished Job would be drift
+    assert "name" not in content.inputs["metadata"]  # auto-named: new content → new ConfigMap → new Job
+
+
+def test_archive_is_reproducible():
+    assert gitea.gitops_archive() == gitea.gitops_archive()
+
+
+def test_webhook_targets_the_receiver_path_flux_computes(up):
+    token = up.named("flux-webhook-token").inputs["stringData"]["token"]
+    webhook = up.named("gitea-seed-webhook")
+    assert webhook.is_secret("stringData")
+    expected = "/hook/" + hashlib.sha256((token + "gitea" + "flux-system").encode()).hexdigest()
+    assert receiver_path(token, "gitea", "flux-system") == expected
+    assert webhook.inputs["stringData"] == {
+        "url": f"http://webhook-receiver.flux-system.svc.cluster.local{expected}", "secret": token}
+    receiver = up.named("flux-receiver").inputs
+    assert (receiver["metadata"]["name"], receiver["metadata"]["namespace"]) == ("gitea", "flux-system")
+
+
+def test_git_repository_url_output(rec):
+    org, repo = "platform", "gitops"
+    assert rec.outputs["gitRepositoryUrl"] == f"ssh://git@gitea-ssh.gitea.svc.cluster.local:2222/{org}/{repo}.git"
+
+
+def test_seed_script_passes_shellcheck():
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    done = subprocess.run([str(shellcheck), "-s", "sh", str(SEED)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+# --- the seed Job's script, run for real against a stand-in Gitea with real git over HTTP ---------
+
+DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLEexampleEXAMPLEexampleEXAMPLEexample flux"
+
+
+@pytest.fixture
+def server(tmp_path):
+    httpd, state = fake_gitea.start(tmp_path / "repos", "cluster-bootstrap", "s3cret-password")
+    yield httpd, state
+    httpd.shutdown()
+
+
+def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = None):
+    httpd, _ = server
+    content = tmp_path / "content"
+    content.mkdir(exist_ok=True)
+    (content / "gitops.tar.gz").write_bytes(archive or gitea.gitops_archive())
+    (content / "sops.yaml").write_text("creation_rules: []\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITEA_URL": f"http://127.0.0.1:{httpd.server_port}",
+           "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": password, "ORG": "platform", "REPO": "gitops",
+           "BRANCH": "main", "DEPLOY_KEY": DEPLOY_KEY, "DEPLOY_KEY_TITLE": "flux-0123456789ab",
+           "WEBHOOK_URL": "http://webhook-receiver.flux-system.svc.cluster.local/hook/abc",
+           "WEBHOOK_SECRET": "token123", "CONTENT": str(content), "WAIT_SECONDS": "10"}
+    return subprocess.run(["/bin/sh", str(SEED)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def repo_files(state, tmp_path) -> list[str]:
+    bare = state.root / "platform" / "gitops.git"
+    out = subprocess.run(["git", "-C", str(bare), "ls-tree", "-r", "--name-only", "main"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(out.split())
+
+
+def commits(state) -> list[str]:
+    bare = state.root / "platform" / "gitops.git"
+    return subprocess.run(["git", "-C", str(bare), "rev-list", "main"], capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def test_seed_creates_everything_and_pushes_once(server, tmp_path):
+    _, state = server
+    first = seed(server, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert state.writes() == ["/api/v1/orgs", "/api/v1/orgs/platform/repos", "/api/v1/repos/platform/gitops/keys",
+                              "/api/v1/repos/platform/gitops/hooks", "/platform/gitops.git/git-receive-pack"]
+    assert repo_files(state, tmp_path) == sorted(GITOPS_FILES + [".sops.yaml"])
+    (key,) = state.keys[("platform", "gitops")]
+    assert (key["key"], key["read_only"], key["title"]) == (" ".join(DEPLOY_KEY.split()[:2]), True, "flux-0123456789ab")
+    (hook,) = state.hooks[("platform", "gitops")]
+    assert (hook["type"], hook["events"], hook["branch_filter"]) == ("gitea", ["push"], "main")
+    assert hook["config"] == {"url": "http://webhook-receiver.flux-system.svc.cluster.local/hook/abc",
+                              "content_type": "json", "secret": "token123"}
+    assert "pushed the initial commit" in first.stdout and "created private repository" in first.stdout
+    assert "s3cret-password" not in first.stdout + first.stderr and "token123" not in first.stdout + first.stderr
+
+    state.calls.clear()
+    second = seed(server, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert state.writes() == []  # idempotent: nothing created, nothing pushed
+    assert "left as it is" in second.stdout
+    assert len(commits(state)) == 1
+
+
+def test_seed_never_overwrites_history(server, tmp_path):
+    _, state = server
+    assert seed(server, tmp_path).returncode == 0
+    before = commits(state)
+    other = io.BytesIO()
+    with tarfile.open(fileobj=other, mode="w:gz") as tar:
+        info = tarfile.TarInfo("clusters/dev/other.yaml")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"{}\n"))
+    again = seed(server, tmp_path, archive=other.getvalue())
+    assert again.returncode == 0, again.stderr
+    assert commits(state) == before and "clusters/dev/other.yaml" not in repo_files(state, tmp_path)
+
+
+def test_seed_fails_clearly_on_bad_credentials(server, tmp_path):
+    failed = seed(server, tmp_path, password="wrong")
+    assert failed.returncode != 0
+    assert "reading organisation platform: HTTP 401" in failed.stderr
