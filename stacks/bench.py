@@ -25,6 +25,12 @@ SLOW_TYPES = (
 RUNS = 3
 
 
+def is_slow(reg: offline.Registration) -> bool:
+    """A step that waits on the outside world: SSH, Helm, Jobs, or an object Pulumi awaits Ready."""
+    annotations = (reg.inputs.get("metadata") or {}).get("annotations") or {}
+    return reg.type in SLOW_TYPES or "pulumi.com/waitFor" in annotations
+
+
 def critical_path(rec: offline.Recording) -> list[str]:
     """The longest chain of slow steps (resource names, first to last) in the graph."""
 
@@ -37,7 +43,7 @@ def critical_path(rec: offline.Recording) -> list[str]:
                 if len(chain) > len(best):
                     best = chain
         reg = rec.resources[urn]
-        return best + (reg.name,) if reg.type in SLOW_TYPES else best
+        return best + (reg.name,) if is_slow(reg) else best
 
     return list(max((longest(urn) for urn in rec.resources), key=len, default=()))
 

@@ -9,6 +9,7 @@ Preview mode leaves computed outputs unknown, as a first `pulumi preview` does.
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any, Optional
 
 import pytest
@@ -65,6 +66,26 @@ def up(request) -> Recording:
 @pytest.fixture(params=STACKS)
 def preview(request) -> Recording:
     return run_stack(request.param, preview=True)
+
+
+@pytest.fixture
+def aws():
+    """A moto server on 127.0.0.1 (an ephemeral port); calling the fixture gives a boto3 client."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    # moto keeps its state per process, across servers: start each test from an empty account
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    yield client
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -171,3 +171,23 @@ def test_validation_rejects_unknown_fields(up):
     secret["stringdata"] = secret.pop("stringData")
     with pytest.raises(Exception, match="stringdata"):
         validate(secret)
+
+
+@pytest.mark.parametrize("iam_role", [False, True])
+def test_iam_objects_are_accepted_by_iam(aws, iam_role):
+    """The IAM user, policies and key replayed against moto's IAM on loopback (which checks the
+    policy grammar: versions, action and ARN formats, condition operators)."""
+    acme = {"email": "ops@example.org", "server": "staging", "iamRole": iam_role}
+    rec = run_with(preview=False, acme=acme)
+    iam = aws("iam")
+    (user,) = rec.of_type("aws:iam/user:User")
+    iam.create_user(UserName="dns01", Path=user.inputs["path"])
+    for role in rec.of_type("aws:iam/role:Role"):
+        iam.create_role(RoleName="dns01", Path=role.inputs["path"], AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"])
+    for policy in rec.of_type("aws:iam/rolePolicy:RolePolicy"):
+        iam.put_role_policy(RoleName="dns01", PolicyName="dns01", PolicyDocument=policy.inputs["policy"])
+    for policy in rec.of_type("aws:iam/userPolicy:UserPolicy"):
+        iam.put_user_policy(UserName="dns01", PolicyName="dns01", PolicyDocument=policy.inputs["policy"])
+    key = iam.create_access_key(UserName="dns01")["AccessKey"]
+    assert key["Status"] == "Active"
+    assert iam.list_user_policies(UserName="dns01")["PolicyNames"] == ["dns01"]

@@ -76,23 +76,9 @@ def test_cname_cannot_share_a_name():
         record_sets(["lb.example.org", "192.0.2.1"])
 
 
-@pytest.fixture
-def route53():
-    """A moto Route53 server on 127.0.0.1 (an ephemeral port), and a boto3 client for it."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("route53", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    yield client
-    server.stop()
-
-
-def test_records_are_accepted_by_route53(route53):
+def test_records_are_accepted_by_route53(aws):
     """The zone and records the program registers, replayed against a Route53 API on loopback."""
+    route53 = aws("route53")
     rec = run_stack("prod", preview=False)
     (zone,) = rec.of_type(ZONE)
     created = route53.create_hosted_zone(Name=zone.inputs["name"], CallerReference="test",
