@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from stacks import graph
 
 
@@ -44,3 +46,27 @@ def test_critical_path_does_not_grow_with_workers():
     path = bench.critical_path(fifty)
     assert len(path) == len(bench.critical_path(five))
     assert path.count("cilium-release") == 1 and path.count("k0s-cp-2") == 1
+
+
+def test_secrets_never_appear_in_plain_text(up):
+    """Every generated or configured secret value, wherever it flows, travels only in secret inputs."""
+    secrets = [
+        up.named("gitea-admin").inputs["stringData"]["password"],
+        up.named("flux-webhook-token").inputs["stringData"]["token"],
+        up.named("sops-secret").inputs["stringData"]["age.agekey"].strip(),
+        up.named("cert-manager-route53-credentials").inputs["stringData"]["secret-access-key"],
+        up.named("cert-manager-account-key").inputs["stringData"]["tls.key"],
+        up.named("cert-manager-internal-ca-key").inputs["stringData"]["tls.key"],
+        up.named("flux-gitea-credentials").inputs["stringData"]["identity"],
+        up.named("gitea-ssh-host-key").inputs["stringData"]["ssh_host_ed25519_key"],
+    ]
+    assert all(len(s) >= 20 for s in secrets)
+    for reg in up.resources.values():
+        for prop, value in reg.inputs.items():
+            if reg.is_secret(prop):
+                continue
+            text = json.dumps(value)
+            for secret in secrets:
+                assert json.dumps(secret)[1:-1] not in text, f"{reg.name}.{prop} carries a secret in plain text"
+    public = json.dumps({k: v for k, v in up.outputs.items() if k not in up.secret_outputs}, default=str)
+    assert not any(json.dumps(s)[1:-1] in public for s in secrets)
