@@ -149,12 +149,12 @@ class CertManager(pulumi.ComponentResource):
         access_key = aws.iam.AccessKey(f"{name}-dns01", user=user.name, opts=child)
 
         # In-cluster objects: through the cluster's provider, gone with the cluster on destroy.
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        in_cluster = cluster.in_cluster(self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE},
             # why: stage order: the platform comes after the network (the namespace gates this layer)
-            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[args.cilium])),
+            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
         )
         ns = namespace.metadata.name
         credentials = k8s.core.v1.Secret(
@@ -188,11 +188,8 @@ class CertManager(pulumi.ComponentResource):
             values=helm_values(),
             atomic=True,
             timeout=600,
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API
-                pulumi.ResourceOptions(depends_on=[args.cilium]),
-            ),
+            # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API
+            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
         )
 
         def issuer(resource_name: str, issuer: str, spec, secrets: list[k8s.core.v1.Secret]):
@@ -202,12 +199,9 @@ class CertManager(pulumi.ComponentResource):
                 kind="ClusterIssuer",
                 metadata={"name": issuer},
                 spec=spec,
-                opts=pulumi.ResourceOptions.merge(
-                    in_cluster,
-                    # why: the chart installs the ClusterIssuer CRD and its validating webhook; the
-                    # issuer reads its Secrets (account key or CA, DNS-01 credentials) once it exists
-                    pulumi.ResourceOptions(depends_on=[release, *secrets]),
-                ),
+                # why: the chart installs the ClusterIssuer CRD and its validating webhook; the
+                # issuer reads its Secrets (account key or CA, DNS-01 credentials) once it exists
+                opts=cluster.in_cluster(self, depends_on=[release, *secrets]),
             )
 
         issuers = {
@@ -232,11 +226,8 @@ class CertManager(pulumi.ComponentResource):
                 "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self.default_issuer},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: issued by the stack's default ACME issuer (and the CRD comes with the chart)
-                pulumi.ResourceOptions(depends_on=[issuers[cfg.acme.server]]),
-            ),
+            # why: issued by the stack's default ACME issuer (and the CRD comes with the chart)
+            opts=cluster.in_cluster(self, depends_on=[issuers[cfg.acme.server]]),
         )
 
         # Every name under the domain reaches the shared ingress (Cilium's fixed pool address).

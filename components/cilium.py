@@ -80,7 +80,7 @@ class Cilium(pulumi.ComponentResource):
     def __init__(self, name: str, args: CiliumArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         cfg, cluster = args.cfg, args.cluster
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        in_cluster = cluster.in_cluster(self)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",
@@ -91,17 +91,11 @@ class Cilium(pulumi.ComponentResource):
             values=helm_values(cfg),
             atomic=True,
             timeout=900,
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: every node has joined, so the agents and the operator can schedule
-                pulumi.ResourceOptions(depends_on=[cluster]),
-            ),
+            # why: every node has joined, so the agents and the operator can schedule
+            opts=cluster.in_cluster(self, depends_on=[cluster]),
         )
-        after_release = pulumi.ResourceOptions.merge(
-            in_cluster,
-            # why: the operator registers Cilium's CRDs when it starts, after the release is ready
-            pulumi.ResourceOptions(depends_on=[self.release]),
-        )
+        # why: the operator registers Cilium's CRDs when it starts, after the release is ready
+        after_release = cluster.in_cluster(self, depends_on=[self.release])
         k8s.apiextensions.CustomResource(
             f"{name}-lb-pool",
             api_version="cilium.io/v2",

@@ -58,7 +58,7 @@ class Flux(pulumi.ComponentResource):
     def __init__(self, name: str, args: FluxArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         cfg, cluster, gitea = args.cfg, args.cluster, args.gitea
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        in_cluster = cluster.in_cluster(self)
         ns = args.sops.namespace.metadata.name
 
         operator = k8s.helm.v3.Release(
@@ -69,11 +69,8 @@ class Flux(pulumi.ComponentResource):
             namespace=ns,
             atomic=True,
             timeout=600,
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: the operator runs on the pod network (Cilium) in the namespace SopsAgeSecret owns
-                pulumi.ResourceOptions(depends_on=[args.cilium, args.sops.namespace]),
-            ),
+            # why: the operator runs on the pod network (Cilium) in the namespace SopsAgeSecret owns
+            opts=cluster.in_cluster(self, depends_on=[args.cilium, args.sops.namespace]),
         )
         instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -90,11 +87,8 @@ class Flux(pulumi.ComponentResource):
                 "components": COMPONENTS,
                 "cluster": {"type": "kubernetes", "networkPolicy": True, "domain": "cluster.local"},
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: the operator installs the FluxInstance CRD and reconciles it
-                pulumi.ResourceOptions(depends_on=[operator]),
-            ),
+            # why: the operator installs the FluxInstance CRD and reconciles it
+            opts=cluster.in_cluster(self, depends_on=[operator]),
         )
 
         credentials = k8s.core.v1.Secret(
@@ -121,12 +115,9 @@ class Flux(pulumi.ComponentResource):
                 "ref": {"branch": "main"},
                 "secretRef": {"name": CREDENTIALS_SECRET},
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: Flux's CRDs and controllers exist (instance), the repository holds its first
-                # commit (the seed Job has completed), and the deploy key is in place
-                pulumi.ResourceOptions(depends_on=[instance, gitea.seed, credentials]),
-            ),
+            # why: Flux's CRDs and controllers exist (instance), the repository holds its first
+            # commit (the seed Job has completed), and the deploy key is in place
+            opts=cluster.in_cluster(self, depends_on=[instance, gitea.seed, credentials]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-kustomization",
@@ -142,11 +133,8 @@ class Flux(pulumi.ComponentResource):
                 "decryption": {"provider": "sops", "secretRef": {"name": SOPS_SECRET}},
                 "postBuild": {"substitute": substitutions(cfg)},
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: it builds from the synced repository and decrypts with the age identity
-                pulumi.ResourceOptions(depends_on=[repository, args.sops.secret]),
-            ),
+            # why: it builds from the synced repository and decrypts with the age identity
+            opts=cluster.in_cluster(self, depends_on=[repository, args.sops.secret]),
         )
 
         token = k8s.core.v1.Secret(
@@ -168,10 +156,7 @@ class Flux(pulumi.ComponentResource):
                 "resources": [{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                                "name": SYNC_NAME}],
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: the Receiver CRD comes with the controllers; its token Secret must exist
-                pulumi.ResourceOptions(depends_on=[instance, token]),
-            ),
+            # why: the Receiver CRD comes with the controllers; its token Secret must exist
+            opts=cluster.in_cluster(self, depends_on=[instance, token]),
         )
         self.register_outputs({})

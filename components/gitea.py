@@ -136,26 +136,23 @@ class Gitea(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         cfg, cluster = args.cfg, args.cluster
         child = pulumi.ResourceOptions(parent=self)
-        secret_key_outputs = ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"]
 
         # Keys and passwords: generated once, kept in state, secret everywhere.
         password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False, opts=child)
-        host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519",
-                                  opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=secret_key_outputs))
-        self.deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519",
-                                         opts=pulumi.ResourceOptions(parent=self,
-                                                                     additional_secret_outputs=secret_key_outputs))
+        # (the SDK registers each private key output as a secret output)
+        host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
+        self.deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519", opts=child)
         self.webhook_token = pulumi.Output.secret(token.result)
         self.known_hosts = host_key.public_key_openssh.apply(known_hosts)
         self.clone_url = clone_url(cfg)
 
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        in_cluster = cluster.in_cluster(self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE},
             # why: stage order: the git server runs on the pod network (Cilium)
-            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[args.cilium])),
+            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
         )
         ns = namespace.metadata.name
         admin = k8s.core.v1.Secret(
@@ -183,12 +180,9 @@ class Gitea(pulumi.ComponentResource):
             values=helm_values(cfg),
             atomic=True,
             timeout=900,
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: the pod mounts both Secrets at start (admin account, SSH host key), and
-                # needs the pod network
-                pulumi.ResourceOptions(depends_on=[admin, host_key_secret, args.cilium]),
-            ),
+            # why: the pod mounts both Secrets at start (admin account, SSH host key), and
+            # needs the pod network
+            opts=cluster.in_cluster(self, depends_on=[admin, host_key_secret, args.cilium]),
         )
 
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
@@ -261,11 +255,8 @@ class Gitea(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions.merge(
-                in_cluster,
-                # why: the Job talks to Gitea's API and git endpoints, up once the release is ready;
-                # the admin Secret it reads is the release's too
-                pulumi.ResourceOptions(depends_on=[release, admin]),
-            ),
+            # why: the Job talks to Gitea's API and git endpoints, up once the release is ready;
+            # the admin Secret it reads is the release's too
+            opts=cluster.in_cluster(self, depends_on=[release, admin]),
         )
         self.register_outputs({"gitRepositoryUrl": self.clone_url})

@@ -169,3 +169,9 @@ class K0sCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"apiEndpoint": self.api_endpoint, "kubeconfig": self.kubeconfig})
+
+    def in_cluster(self, parent: pulumi.Resource, depends_on: Optional[list] = None) -> pulumi.ResourceOptions:
+        """Options for an object inside this cluster: created through its provider, and deleted with
+        its first controller, so destroying the cluster never deletes such objects one by one."""
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, deleted_with=self.anchor,
+                                      depends_on=depends_on)

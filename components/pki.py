@@ -30,11 +30,8 @@ class InternalCa(pulumi.ComponentResource):
             f"{name}-key",
             algorithm="ECDSA",
             ecdsa_curve="P256",
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=args.protect,
-                additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
-            ),
+            # (the SDK registers the private key outputs as secret outputs)
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         cert = tls.SelfSignedCert(
             f"{name}-cert",
@@ -71,11 +68,8 @@ class AcmeAccount(pulumi.ComponentResource):
             f"{name}-key",
             algorithm="RSA",
             rsa_bits=2048,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=args.protect,
-                additional_secret_outputs=["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
-            ),
+            # (the SDK registers the private key outputs as secret outputs)
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.private_key_pem = pulumi.Output.secret(key.private_key_pem)
         self.register_outputs({})

@@ -71,12 +71,12 @@ class SopsAgeSecret(pulumi.ComponentResource):
         self.recipient = pulumi.Output.unsecret(identity.apply(age.recipient_of))
         self.sops_config = self.recipient.apply(sops_config)
 
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider, deleted_with=cluster.anchor)
+        in_cluster = cluster.in_cluster(self)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE, "labels": NAMESPACE_LABELS},
             # why: the namespace lives in the cluster, which exists once the control plane is up
-            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[cluster])),
+            opts=cluster.in_cluster(self, depends_on=[cluster]),
         )
         self.secret = k8s.core.v1.Secret(
             f"{name}-secret",
