@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.certmanager import issuer_name
 from components.cilium import Cilium
 from components.k0s import K0sCluster
 from components.sops import SECRET_NAME as SOPS_SECRET
@@ -40,7 +41,7 @@ def receiver_path(token: str, name: str, namespace: str) -> str:
 
 def substitutions(cfg: StackConfig) -> dict[str, str]:
     """Per-stack values the repository's manifests use as ${VAR} (Flux post-build substitution)."""
-    return {"CLUSTER_DOMAIN": cfg.domain, "ACME_ISSUER": f"letsencrypt-{cfg.acme.server}"}
+    return {"CLUSTER_DOMAIN": cfg.domain, "ACME_ISSUER": issuer_name(cfg.acme.server)}
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,17 @@ def run_with(stack: str = "dev", preview: bool = True, secret: Optional[list[str
                        secret_keys=[f"{NAMESPACE}:{k}" for k in secret or []])
 
 
+def first_controller(rec: Recording):
+    """The first controller's install step: what every in-cluster object is deleted with."""
+    return rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
+
+
+def in_cluster_objects(rec: Recording, prefix: str) -> list:
+    """A layer's Kubernetes objects (by resource-name prefix), Helm releases aside."""
+    return [r for r in rec.resources.values() if r.custom and r.name.startswith(prefix)
+            and r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"]
+
+
 @pytest.fixture(params=[(s, m) for s in STACKS for m in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
 def rec(request) -> Recording:
     stack, mode = request.param

@@ -6,20 +6,15 @@ import json
 
 import pytest
 
-from tests.conftest import run_with
+from tests.conftest import first_controller, in_cluster_objects, run_with
 from tests.manifests import validate
 
 ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 ZONE_ARN_PREFIX = "arn:aws:route53:::hostedzone/"
 
 
-def layer_objects(rec, prefix="cert-manager-"):
-    return [r for r in rec.resources.values() if r.type.startswith("kubernetes:") and r.name.startswith(prefix)
-            and r.custom and r.type != "kubernetes:helm.sh/v3:Release"]
-
-
 def test_every_object_is_valid(up):
-    objects = layer_objects(up)
+    objects = in_cluster_objects(up, "cert-manager-")
     assert {o.inputs["kind"] for o in objects} == {"Namespace", "Secret", "ClusterIssuer", "Certificate"}
     for obj in objects:
         validate(obj.inputs)
@@ -133,8 +128,8 @@ def test_ingress_names_point_at_the_shared_ingress_address(rec):
 
 
 def test_destroy_leaves_in_cluster_objects_to_the_cluster(rec):
-    first = rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
-    for obj in layer_objects(rec) + [rec.named("cert-manager-release")]:
+    first = first_controller(rec)
+    for obj in in_cluster_objects(rec, "cert-manager-") + [rec.named("cert-manager-release")]:
         assert obj.deleted_with == first.urn, obj.name
     for iam in rec.of_type("aws:iam/user:User") + rec.of_type("aws:iam/accessKey:AccessKey"):
         assert iam.deleted_with == "" and not iam.protect  # the IAM user goes with the stack

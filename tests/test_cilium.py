@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_with
+from tests.conftest import first_controller, run_with
 
 
 def test_release_is_pinned_and_waits_for_every_node(preview):
@@ -44,7 +44,7 @@ def test_lb_pool_and_l2_policy_follow_the_release(preview):
 
 
 def test_in_cluster_objects_are_deleted_with_the_cluster(rec):
-    first = rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
+    first = first_controller(rec)
     (provider,) = rec.of_type("pulumi:providers:kubernetes")
     for name in ("cilium-release", "cilium-lb-pool", "cilium-l2-policy"):
         obj = rec.named(name)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from tests.conftest import first_controller, in_cluster_objects
 from tests.manifests import validate
-
-
-def flux_objects(rec):
-    return [r for r in rec.resources.values() if r.custom and r.name.startswith("flux-")
-            and r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"]
 
 
 def test_every_object_is_valid(up):
     kinds = set()
-    for obj in flux_objects(up):
+    for obj in in_cluster_objects(up, "flux-"):
         kinds.add(obj.inputs["kind"])
         if obj.inputs["kind"] != "FluxInstance":  # no offline schema for the operator's own CRD
             validate(obj.inputs)
@@ -82,8 +78,8 @@ def test_receiver_is_github_style_with_a_random_token(up):
 
 
 def test_in_cluster_objects_go_with_the_cluster(rec):
-    first = rec.named("k0s-dev-1" if rec.stack == "dev" else "k0s-cp-1")
-    for obj in flux_objects(rec) + [rec.named("flux-operator")]:
+    first = first_controller(rec)
+    for obj in in_cluster_objects(rec, "flux-") + [rec.named("flux-operator")]:
         assert obj.deleted_with == first.urn, obj.name
 
 

@@ -15,6 +15,7 @@ import pytest
 from components import gitea
 from components.flux import receiver_path
 from tests import fake_gitea
+from tests.conftest import in_cluster_objects
 from tests.manifests import validate
 
 SEED = gitea.SEED_SCRIPT
@@ -53,8 +54,7 @@ def test_credentials_are_generated_and_secret(rec):
 
 
 def test_every_object_is_valid(up):
-    objects = [r for r in up.resources.values() if r.custom and r.type.startswith("kubernetes:")
-               and r.name.startswith("gitea-") and r.type != "kubernetes:helm.sh/v3:Release"]
+    objects = in_cluster_objects(up, "gitea-")
     assert {o.inputs["kind"] for o in objects} == {"Namespace", "Secret", "ConfigMap", "Job"}
     for obj in objects:
         validate(obj.inputs)

