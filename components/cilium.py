@@ -1,14 +1,26 @@
-"""Stage 3 — Cilium: CNI and kube-proxy replacement, LB IPAM pool, L2 announcements, ingress."""
+"""Stage 3 — Cilium: CNI and kube-proxy replacement, LB IPAM pool, L2 announcements, ingress.
+
+Helm must not wait for this release: its wait (helm v3 `pkg/kube/ready.go`, serviceReady) blocks
+until every LoadBalancer Service has an address, and the shared ingress's Service gets one only
+from the pool created after the release, whose CRD the Cilium operator registers when it starts.
+So the release is applied without Helm's wait, and two waits of our own run on the first
+controller instead: agents, envoy, operator, every node Ready and the CRDs established → the pool
+and the L2 policy → the ingress Service holds its fixed address and a node announces it. Later
+stages depend on this layer, so `pulumi up` goes on only once Cilium really serves.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import remote
 from components.k0s import K0sCluster, in_cluster_api
 from stacks.config import StackConfig
 
@@ -17,6 +29,11 @@ REPOSITORY = "https://helm.cilium.io/"
 NAMESPACE = "kube-system"
 # (namespace, name) of the wildcard certificate's Secret: issued in stage 4, served by the ingress.
 WILDCARD_SECRET = ("kube-system", "wildcard-tls")
+INGRESS_SERVICE = "cilium-ingress"  # the chart's shared ingress Service (ingressController.service.name)
+# What the 1.18 chart runs (the render test checks this list against the rendered workloads).
+ROLLOUTS = ("daemonset/cilium", "daemonset/cilium-envoy", "deployment/cilium-operator")
+# CRDs the operator registers at start that this layer's own objects need.
+CRDS = ("ciliumloadbalancerippools.cilium.io", "ciliuml2announcementpolicies.cilium.io")
 
 
 def helm_values(cfg: StackConfig) -> dict:
@@ -35,15 +52,15 @@ def helm_values(cfg: StackConfig) -> dict:
         # L2 announcements answer ARP for LoadBalancer IPs from the pool; they take leases, so the
         # agents' API client gets more headroom than the default.
         "l2announcements": {"enabled": True},
-        "externalIPs": {"enabled": True},
         "k8sClientRateLimit": {"qps": 20, "burst": 40},
-        # One shared ingress on a fixed pool address (what `*.<domain>` points at); Ingresses that
+        # One shared ingress on a fixed pool address (what `*.<domain>` points at), requested with
+        # LB IPAM's annotation (spec.loadBalancerIP is deprecated in Kubernetes); Ingresses that
         # name hosts but no secret get the wildcard certificate the platform stage issues.
         "ingressController": {
             "enabled": True,
             "default": True,
             "loadbalancerMode": "shared",
-            "service": {"loadBalancerIP": ingress_ip(cfg)},
+            "service": {"annotations": {"lbipam.cilium.io/ips": ingress_ip(cfg)}},
             "defaultSecretNamespace": WILDCARD_SECRET[0],
             "defaultSecretName": WILDCARD_SECRET[1],
         },
@@ -76,11 +93,12 @@ class Cilium(pulumi.ComponentResource):
     """The Cilium release and the objects that give bare metal a LoadBalancer (the ingress IP)."""
 
     release: k8s.helm.v3.Release
+    ready: pulumi.Resource  # the last wait: the ingress serves on its address
 
     def __init__(self, name: str, args: CiliumArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         cfg, cluster = args.cfg, args.cluster
-        in_cluster = cluster.in_cluster(self)
+        values = helm_values(cfg)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",
@@ -88,28 +106,55 @@ class Cilium(pulumi.ComponentResource):
             version=cfg.versions.cilium,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=NAMESPACE,
-            values=helm_values(cfg),
-            atomic=True,
-            timeout=900,
+            values=values,
+            # Applied without Helm's wait (and so without `atomic`, which forces it): the waits
+            # below replace it, ordered around the pool that Helm's wait would need first.
+            skip_await=True,
             # why: every node has joined, so the agents and the operator can schedule
             opts=cluster.in_cluster(self, depends_on=[cluster]),
         )
-        # why: the operator registers Cilium's CRDs when it starts, after the release is ready
-        after_release = cluster.in_cluster(self, depends_on=[self.release])
-        k8s.apiextensions.CustomResource(
+        # The release's identity in the waits' environment: a new chart version or values re-run them.
+        release_id = f"cilium {cfg.versions.cilium} " + hashlib.sha256(
+            json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+        agents = remote.run(
+            f"{name}-agents-ready",
+            cluster.admin_host,
+            "k8s-wait.sh",
+            env={"RELEASE": release_id,
+                 "ROLLOUTS": " ".join(f"{kind}/{NAMESPACE}/{obj}" for kind, obj in
+                                      (r.split("/") for r in ROLLOUTS)),
+                 "CRDS": " ".join(CRDS),
+                 "NODES": " ".join(n.name for n in cfg.nodes if n.is_worker)},
+            # why: waits for what the release just applied
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        # why: the operator has registered the pool's and the policy's CRDs (agents-ready waited)
+        after_agents = cluster.in_cluster(self, depends_on=[agents])
+        pool = k8s.apiextensions.CustomResource(
             f"{name}-lb-pool",
             api_version="cilium.io/v2",
             kind="CiliumLoadBalancerIPPool",
             metadata={"name": "cluster-bootstrap"},
             spec={"blocks": pool_blocks(cfg.cilium.load_balancer_pool)},
-            opts=after_release,
+            opts=after_agents,
         )
-        k8s.apiextensions.CustomResource(
+        policy = k8s.apiextensions.CustomResource(
             f"{name}-l2-policy",
             api_version="cilium.io/v2alpha1",
             kind="CiliumL2AnnouncementPolicy",
             metadata={"name": "cluster-bootstrap"},
-            spec={"loadBalancerIPs": True, "externalIPs": True},
-            opts=after_release,
+            spec={"loadBalancerIPs": True},
+            opts=after_agents,
+        )
+        self.ready = remote.run(
+            f"{name}-ingress-ready",
+            cluster.admin_host,
+            "k8s-wait.sh",
+            env={"RELEASE": release_id,
+                 "LB_SERVICE": f"{NAMESPACE}/{INGRESS_SERVICE}={ingress_ip(cfg)}",
+                 # Cilium names an announcement's lease cilium-l2announce-<namespace>-<service>.
+                 "LEASE": f"{NAMESPACE}/cilium-l2announce-{NAMESPACE}-{INGRESS_SERVICE}"},
+            # why: the address comes from the pool and is announced under the policy
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pool, policy, agents]),
         )
         self.register_outputs({})

@@ -73,12 +73,12 @@ def gitops_archive(root: Path = GITOPS_DIR) -> bytes:
     return gzip.compress(buffer.getvalue(), mtime=0)
 
 
-def helm_values(cfg: StackConfig) -> dict:
+def helm_values(cfg: StackConfig, storage_class: str) -> dict:
     """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key."""
     return {
         "replicaCount": 1,
         "strategy": {"type": "Recreate"},  # one pod owns the ReadWriteOnce volume
-        "persistence": {"enabled": True, "size": "10Gi"},
+        "persistence": {"enabled": True, "size": "10Gi", "storageClass": storage_class},
         "postgresql": {"enabled": False},
         "postgresql-ha": {"enabled": False},
         "valkey": {"enabled": False},
@@ -121,6 +121,8 @@ class GiteaArgs:
     cluster: K0sCluster
     cilium: Cilium
     sops_config: pulumi.Input[str]  # the repository's .sops.yaml (from SopsAgeSecret)
+    storage_class: str  # where Gitea's volume is provisioned
+    storage: list  # the layer that provides that class (empty: the user's own class)
 
 
 class Gitea(pulumi.ComponentResource):
@@ -177,12 +179,12 @@ class Gitea(pulumi.ComponentResource):
             version=cfg.versions.gitea,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=ns,
-            values=helm_values(cfg),
+            values=helm_values(cfg, args.storage_class),
             atomic=True,
             timeout=900,
-            # why: the pod mounts both Secrets at start (admin account, SSH host key), and
-            # needs the pod network
-            opts=cluster.in_cluster(self, depends_on=[admin, host_key_secret, args.cilium]),
+            # why: the pod mounts both Secrets at start (admin account, SSH host key), needs the pod
+            # network, and Helm waits for its volume to be bound by the storage layer's provisioner
+            opts=cluster.in_cluster(self, depends_on=[admin, host_key_secret, args.cilium, *args.storage]),
         )
 
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,

@@ -81,6 +81,20 @@ def k0s_config(cfg: StackConfig) -> dict:
     return {"apiVersion": "k0s.k0sproject.io/v1beta1", "kind": "ClusterConfig", "metadata": {"name": "k0s"}, "spec": spec}
 
 
+def point_kubeconfig(raw: str, server: str, proxy: Optional[str]) -> str:
+    """k0s's admin kubeconfig aimed at `server`, through `proxy` (a kubeconfig proxy-url) if set.
+
+    Done here rather than on the host, so moving the endpoint or the proxy re-runs nothing there."""
+    config = yaml.safe_load(raw)
+    for entry in config.get("clusters") or []:
+        cluster = entry["cluster"]
+        cluster["server"] = server
+        cluster.pop("proxy-url", None)
+        if proxy:
+            cluster["proxy-url"] = proxy
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 @dataclass(frozen=True)
 class K0sClusterArgs:
     cfg: StackConfig
@@ -94,6 +108,7 @@ class K0sCluster(pulumi.ComponentResource):
     api_endpoint: str
     provider: k8s.Provider
     anchor: pulumi.Resource  # the first controller: in-cluster objects are deleted with it
+    admin_host: remote.Host  # the first controller: where `k0s kubectl` checks run
 
     def __init__(self, name: str, args: K0sClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
@@ -102,6 +117,7 @@ class K0sCluster(pulumi.ComponentResource):
         controllers = [(n, node) for n, node in args.nodes if n.is_controller]
         workers = [(n, node) for n, node in args.nodes if not n.is_controller]
         (first_cfg, first), *other_controllers = controllers
+        self.admin_host = first.host
 
         def install(node_cfg: NodeConfig, node: Node, token, depends_on: list) -> pulumi.Resource:
             env = {
@@ -151,19 +167,25 @@ class K0sCluster(pulumi.ComponentResource):
                 install(node_cfg, node, worker_token, depends_on=[previous, node])
 
         self.api_endpoint = api_endpoint(cfg)
-        kubeconfig = remote.run(
+        admin = remote.run(
             f"{name}-kubeconfig",
             first.host,
             "k0s-kubeconfig.sh",
-            env={"API_SERVER": self.api_endpoint},
             secret_output=True,
             # why: the admin kubeconfig exists once the first controller serves the API
             opts=pulumi.ResourceOptions(parent=self, depends_on=[first_install]),
         )
-        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
+        proxy = cfg.k0s.api_proxy
+        self.kubeconfig = pulumi.Output.secret(
+            admin.stdout.apply(lambda raw: point_kubeconfig(raw, self.api_endpoint, proxy)))
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
+            # The provider's identity is this stack's cluster, not its kubeconfig: a new endpoint,
+            # proxy or client certificate is an update, never a replacement of every in-cluster
+            # object (pulumi-kubernetes DiffConfig replaces on any change of the active cluster
+            # unless clusterIdentifier is set and unchanged).
+            cluster_identifier=f"cluster-bootstrap/{pulumi.get_stack()}",
             # A throwaway cluster may already be gone on destroy; never forget prod objects.
             delete_unreachable=not cfg.protect,
             opts=pulumi.ResourceOptions(parent=self),

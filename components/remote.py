@@ -58,7 +58,9 @@ def run(
     opts: Optional[pulumi.ResourceOptions] = None,
 ) -> command.remote.Command:
     """A remote.Command running `script`; re-running it on any input change (never a replace)."""
-    create = pulumi.Output.all(**(env or {})).apply(lambda values: command_line(script, values, host.sudo))
+    create: pulumi.Input[str] = command_line(script, {}, host.sudo)
+    if env:
+        create = pulumi.Output.all(**env).apply(lambda values: command_line(script, values, host.sudo))
     stdin: pulumi.Input[str] = program(script)
     if secret_env:
         stdin = pulumi.Output.secret(

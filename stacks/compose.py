@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 
@@ -14,6 +15,7 @@ from components.gitea import Gitea, GiteaArgs
 from components.k0s import K0sCluster, K0sClusterArgs
 from components.node import Node, NodeArgs
 from components.sops import SopsAgeSecret, SopsAgeSecretArgs
+from components.storage import LocalPathStorage, LocalPathStorageArgs
 from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
 from stacks.config import StackConfig
 
@@ -30,6 +32,7 @@ class Cluster:
     nodes: list[Node]
     k0s: K0sCluster
     cilium: Cilium
+    storage: Optional[LocalPathStorage]  # None: the user's own StorageClass
     cert_manager: CertManager
     sops: SopsAgeSecret
     gitea: Gitea
@@ -99,6 +102,24 @@ def build(cfg: StackConfig) -> Cluster:
         opts=pulumi.ResourceOptions(depends_on=[k0s]),
     )
 
+    # Stage 3 — storage: the default StorageClass, unless the stack names its own (then nothing
+    # is installed and Gitea's volume uses that class).
+    storage = None
+    if cfg.storage.storage_class is None:
+        storage = LocalPathStorage(
+            "storage",
+            LocalPathStorageArgs(
+                chart_version=cfg.versions.local_path_provisioner,
+                busybox_version=cfg.versions.busybox,
+                host_path=cfg.storage.local_path,
+                provider=k0s.provider,
+                anchor=k0s.anchor,
+                # why: the provisioner's pod needs the pod network (Cilium serving)
+                after=[cilium],
+            ),
+        )
+    storage_class = storage.storage_class if storage else cfg.storage.storage_class
+
     # Stage 4 — platform TLS: DNS-01 credentials, cert-manager, issuers, the wildcard certificate.
     cert_manager = CertManager(
         "cert-manager",
@@ -117,9 +138,11 @@ def build(cfg: StackConfig) -> Cluster:
     )
     gitea = Gitea(
         "gitea",
-        GiteaArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops_config=sops.sops_config),
-        # why: stage order: Gitea's pods need the pod network (children repeat it)
-        opts=pulumi.ResourceOptions(depends_on=[cilium]),
+        GiteaArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops_config=sops.sops_config,
+                  storage_class=storage_class, storage=[storage] if storage else []),
+        # why: stage order: Gitea's pods need the pod network, its volume the storage layer
+        # (children repeat it)
+        opts=pulumi.ResourceOptions(depends_on=[cilium, *([storage] if storage else [])]),
     )
     flux = Flux(
         "flux",
@@ -128,5 +151,5 @@ def build(cfg: StackConfig) -> Cluster:
         # controllers need the pod network (children repeat the precise edges)
         opts=pulumi.ResourceOptions(depends_on=[gitea, sops, cilium]),
     )
-    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, cert_manager=cert_manager,
-                   sops=sops, gitea=gitea, flux=flux)
+    return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, storage=storage,
+                   cert_manager=cert_manager, sops=sops, gitea=gitea, flux=flux)

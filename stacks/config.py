@@ -99,6 +99,10 @@ class K0sConfig(_Model):
         "https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}",
         description="k0s binary URL template ({version}, {arch}); point it at a mirror.",
     )
+    api_proxy: Optional[Annotated[str, AfterValidator(v.proxy_url)]] = Field(
+        None, description="Proxy (socks5://, http://) Pulumi and kubectl reach the API through, e.g. an "
+        "`ssh -D` tunnel via the bastion; written into the kubeconfig as proxy-url."
+    )
 
 
 class CiliumConfig(_Model):
@@ -114,6 +118,17 @@ class AcmeConfig(_Model):
     )
     iam_role: bool = Field(
         False, description="DNS-01 rights on an IAM role cert-manager assumes, not on its IAM user."
+    )
+
+
+class StorageConfig(_Model):
+    storage_class: Optional[Annotated[str, AfterValidator(v.dns_subdomain)]] = Field(
+        None, description="A StorageClass the cluster already has; unset installs local-path-provisioner "
+        "as the default class."
+    )
+    local_path: Annotated[str, AfterValidator(v.absolute_path)] = Field(
+        "/var/lib/local-path-provisioner",
+        description="Host directory local-path-provisioner keeps volumes in (on every node that runs pods).",
     )
 
 
@@ -141,6 +156,10 @@ class Versions(_Model):
     gitea: Annotated[str, AfterValidator(v.semver)] = Field(description="Gitea Helm chart.")
     flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release (the FluxInstance distribution).")
     flux_operator: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux Operator Helm chart.")
+    local_path_provisioner: Annotated[str, AfterValidator(v.semver)] = Field(
+        description="local-path-provisioner Helm chart (the storage layer).")
+    busybox: Annotated[str, AfterValidator(v.semver)] = Field(
+        description="busybox image local-path-provisioner's helper pods run.")
 
 
 class StackConfig(_Model):
@@ -150,6 +169,7 @@ class StackConfig(_Model):
     nodes: list[NodeConfig] = Field(description="Hosts and their roles.")
     k0s: K0sConfig = Field(default_factory=K0sConfig, description="k0s cluster settings.")
     cilium: CiliumConfig = Field(description="Cilium networking.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Persistent volumes.")
     acme: AcmeConfig = Field(description="Let's Encrypt.")
     gitea: GiteaConfig = Field(default_factory=GiteaConfig, description="In-cluster git server.")
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux sync.")
@@ -206,6 +226,17 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
     dns: Optional[DnsConfig] = parts.get("dns")
     if dns is not None and dns.create_zone and dns.zone_id:
         problems.append(Problem("dns.zoneId", "only allowed with dns.createZone: false"))
+    ssh: Optional[SshConfig] = parts.get("ssh")
+    if ssh is not None and ssh.bastion and k0s is not None and not (k0s.api_proxy or k0s.api_address):
+        problems.append(Problem(
+            "k0s.apiProxy", f"required with ssh.bastion: the API on the controllers is presumably reachable only "
+            f"through {ssh.bastion.host}; open a tunnel (`ssh -N -D 1080 {ssh.bastion.user or ssh.user}@"
+            f"{ssh.bastion.host}`) and set k0s.apiProxy: socks5://127.0.0.1:1080, or set k0s.apiAddress to an "
+            "API address this machine reaches directly"))
+    storage: Optional[StorageConfig] = parts.get("storage")
+    if storage is not None and storage.storage_class and "local_path" in storage.model_fields_set:
+        problems.append(Problem("storage.localPath", "only used when the storage layer installs "
+                                "local-path-provisioner; remove it or unset storage.storageClass"))
     return problems
 
 

@@ -57,8 +57,10 @@ def ed25519_openssh(name: str) -> tuple[str, str]:
 def _command_stdout(name: str, inputs: dict) -> str:
     create = inputs.get("create", "")
     if "k0s-kubeconfig.sh" in create:
-        server = create.split("API_SERVER=")[1].split()[0].strip("'")
-        return (f"apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n"
+        # what `k0s kubeconfig admin` prints: the controller's API address (spec.api.address)
+        host = (inputs.get("connection") or {}).get("host", "localhost")
+        return ("apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
+                f"    server: https://{host}:6443\n"
                 "contexts:\n- name: admin\n  context: {cluster: local, user: admin}\ncurrent-context: admin\n"
                 "users:\n- name: admin\n  user: {token: fake}\n")
     if "k0s-token.sh" in create:

@@ -17,12 +17,13 @@ STAGES: dict[str, int] = {
     "Node": 1,
     "K0sCluster": 2,
     "Cilium": 3,
+    "LocalPathStorage": 3,
     "CertManager": 4,
     "SopsAgeSecret": 5,
     "Gitea": 5,
     "Flux": 5,
 }
-STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network", 4: "platform", 5: "gitops"}
+STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network and storage", 4: "platform", 5: "gitops"}
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             raw = json_format.MessageToDict(request.outputs)
             self.recording.secret_outputs = {p.split(".")[0] for p in _secret_paths(raw)}
-            self.recording.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+            self.recording.outputs = _unwrap_secrets(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
         return super().RegisterResourceOutputs(request)
 
 

@@ -193,6 +193,30 @@ def repo_path(value: str) -> str:
     return "/".join(parts)
 
 
+def dns_subdomain(value: str) -> str:
+    """A Kubernetes object name (RFC 1123 subdomain), e.g. a StorageClass name."""
+    if len(value) > 253 or not all(_LABEL.match(part) for part in value.split(".")):
+        raise ValueError(f"{value!r} is not a Kubernetes object name; allowed: lowercase letters, digits, "
+                         "'-' and '.', at most 253 characters")
+    return value
+
+
+def absolute_path(value: str) -> str:
+    """An absolute path on a host, without '..' segments."""
+    if not value.startswith("/") or ".." in value.split("/") or not re.match(r"^[A-Za-z0-9_./-]+$", value):
+        raise ValueError(f"{value!r} is not an absolute host path like '/var/lib/local-path-provisioner'")
+    return value.rstrip("/") or "/"
+
+
+def proxy_url(value: str) -> str:
+    """A proxy URL client-go accepts in a kubeconfig's proxy-url: socks5, http or https, host and port."""
+    match = re.match(r"^(socks5|http|https)://([^/:\s]+|\[[0-9a-fA-F:]+\]):(\d{1,5})/?$", value)
+    if not match or not 1 <= int(match.group(3)) <= 65535:
+        raise ValueError(f"{value!r} is not a proxy URL; allowed: socks5://HOST:PORT, http://HOST:PORT "
+                         "or https://HOST:PORT")
+    return value.rstrip("/")
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -121,7 +121,7 @@ def test_ingress_names_point_at_the_shared_ingress_address(rec):
     ip = {"dev": "192.0.2.241", "prod": "198.51.100.200"}[rec.stack]
     assert (record.inputs["name"], record.inputs["type"], record.inputs["records"]) == (f"*.{domain}", "A", [ip])
     ingress = rec.named("cilium-release").inputs["values"]["ingressController"]
-    assert ingress["service"] == {"loadBalancerIP": ip}
+    assert ingress["service"] == {"annotations": {"lbipam.cilium.io/ips": ip}}
     assert (ingress["defaultSecretNamespace"], ingress["defaultSecretName"]) == ("kube-system", "wildcard-tls")
     cert = rec.named("cert-manager-wildcard").inputs
     assert (cert["metadata"]["namespace"], cert["spec"]["secretName"]) == ("kube-system", "wildcard-tls")

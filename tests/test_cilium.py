@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tests.conftest import first_controller, run_with
+from tests.pins import VERSIONS
 
 
 def test_release_is_pinned_and_waits_for_every_node(preview):
     release = preview.named("cilium-release")
-    assert (release.inputs["chart"], release.inputs["version"]) == ("cilium", "1.18.4")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("cilium", VERSIONS["cilium"])
     assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
     assert release.inputs["namespace"] == "kube-system"
     joins = [r for r in preview.of_type("command:remote:Command")
@@ -25,22 +26,37 @@ def test_values_replace_kube_proxy_and_match_the_pod_cidr(preview):
     assert values["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == ["10.244.0.0/16"]
     assert values["operator"]["replicas"] == {"dev": 1, "prod": 2}[preview.stack]
     assert values["l2announcements"] == {"enabled": True}
+    assert "externalIPs" not in values  # no such value in the 1.18 chart (removed in 1.17.6)
     ingress = values["ingressController"]
     assert {k: ingress[k] for k in ("enabled", "default", "loadbalancerMode")} == {
         "enabled": True, "default": True, "loadbalancerMode": "shared"}
 
 
-def test_lb_pool_and_l2_policy_follow_the_release(preview):
+def test_helm_does_not_wait_and_the_programs_waits_are_ordered_around_the_pool(preview):
+    """release → agents ready (CRDs established) → pool and L2 policy → ingress holds its address."""
     release = preview.named("cilium-release")
+    assert release.inputs["skipAwait"] is True and not release.inputs.get("atomic")
+    agents, ingress = preview.named("cilium-agents-ready"), preview.named("cilium-ingress-ready")
     pool, policy = preview.named("cilium-lb-pool"), preview.named("cilium-l2-policy")
+    assert release.urn in agents.dependencies
+    for obj in (pool, policy):
+        assert agents.urn in obj.dependencies
+        assert {pool.urn, policy.urn} <= set(ingress.dependencies)
     expected = {"dev": [{"cidr": "192.0.2.240/28"}],
                 "prod": [{"start": "198.51.100.200", "stop": "198.51.100.220"}]}[preview.stack]
     assert pool.inputs["spec"]["blocks"] == expected
-    assert pool.inputs["apiVersion"] == "cilium.io/v2"
-    assert policy.inputs["apiVersion"] == "cilium.io/v2alpha1"
-    assert policy.inputs["spec"]["loadBalancerIPs"] is True
-    for obj in (pool, policy):
-        assert release.urn in obj.dependencies
+    assert (pool.inputs["apiVersion"], policy.inputs["apiVersion"]) == ("cilium.io/v2", "cilium.io/v2alpha1")
+    assert policy.inputs["spec"] == {"loadBalancerIPs": True}
+    # Later stages wait for the last of them.
+    for later in ("storage-release", "cert-manager-release", "gitea-release", "flux-operator"):
+        assert preview.depends_transitively(preview.named(later).urn, ingress.urn), later
+
+
+def test_waits_rerun_when_the_release_or_the_nodes_change():
+    base = run_with(stack="prod").named("cilium-agents-ready").inputs["create"]
+    bumped = run_with(stack="prod", cilium={"loadBalancerPool": "198.51.100.201-198.51.100.220"})
+    assert bumped.named("cilium-agents-ready").inputs["create"] != base  # new values, new release id
+    assert "NODES='worker-1 worker-2'" in base
 
 
 def test_in_cluster_objects_are_deleted_with_the_cluster(rec):

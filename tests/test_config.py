@@ -115,6 +115,15 @@ RULES = [
     ("api address by name", dict(nodes=[{"name": f"c{i}", "address": f"c{i}.example.org", "role": "controller"}
                                         for i in range(3)]), "k0s.apiAddress", "addressed by host name"),
     ("missing acme", dict(acme=None), "acme", "required"),
+    ("bastion without API path", dict(ssh={"bastion": {"host": "198.51.100.5"}}), "k0s.apiProxy",
+     "required with ssh.bastion"),
+    ("proxy URL", dict(k0s={"apiProxy": "socks5://127.0.0.1"}), "k0s.apiProxy", "not a proxy URL"),
+    ("proxy scheme", dict(k0s={"apiProxy": "ftp://127.0.0.1:21"}), "k0s.apiProxy", "not a proxy URL"),
+    ("storage class name", dict(storage={"storageClass": "Fast_SSD"}), "storage.storageClass",
+     "not a Kubernetes object name"),
+    ("local path", dict(storage={"localPath": "data/volumes"}), "storage.localPath", "not an absolute host path"),
+    ("local path with own class", dict(storage={"storageClass": "ceph-rbd", "localPath": "/srv"}),
+     "storage.localPath", "only used when the storage layer installs local-path-provisioner"),
     ("protect type", dict(protect="maybe"), "protect", "valid boolean"),
 ]
 
@@ -183,4 +192,4 @@ def test_project_declares_typed_config_and_the_version_channel():
     assert project["config"]["protect"] == {"type": "boolean", "default": False,
                                             "description": project["config"]["protect"]["description"]}
     assert set(project["config"]["versions"]["value"]) == {"k0s", "cilium", "certManager", "gitea", "flux",
-                                                                "fluxOperator"}
+                                                                "fluxOperator", "localPathProvisioner", "busybox"}

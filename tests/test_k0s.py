@@ -6,9 +6,10 @@ import base64
 
 import yaml
 
-from components.k0s import k0s_config
+from components.k0s import k0s_config, point_kubeconfig
 from stacks.config import validate
 from tests.conftest import raw_config, run_stack, run_with
+from tests.pins import VERSIONS
 
 CONTROLLERS = ["k0s-cp-1", "k0s-cp-2", "k0s-cp-3"]
 WORKERS = ["k0s-worker-1", "k0s-worker-2"]
@@ -90,9 +91,40 @@ def test_kubeconfig_feeds_one_secret_provider_and_the_export(up):
     assert "kubeconfig" in up.secret_outputs
     server = {"dev": "https://192.0.2.10:6443", "prod": "https://198.51.100.11:6443"}[up.stack]
     assert up.outputs["apiEndpoint"] == server
-    assert f"API_SERVER={server}" in up.named("k0s-kubeconfig").inputs["create"]
+    (cluster,) = yaml.safe_load(provider.inputs["kubeconfig"])["clusters"]
+    assert cluster["cluster"]["server"] == server
+    # prod reaches the API through the bastion's SOCKS tunnel (config k0s.apiProxy).
+    proxy = {"dev": None, "prod": "socks5://127.0.0.1:1080"}[up.stack]
+    assert cluster["cluster"].get("proxy-url") == proxy
+    assert yaml.safe_load(up.outputs["kubeconfig"]) == yaml.safe_load(provider.inputs["kubeconfig"])
     # Provider settings travel as strings.
     assert provider.inputs["deleteUnreachable"] == ("true" if up.stack == "dev" else "false")
+
+
+def test_endpoint_and_proxy_changes_rerun_nothing_on_hosts_and_keep_the_cluster_identity():
+    """The host step prints k0s's kubeconfig as is; the program aims it. pulumi-kubernetes replaces
+    every object when the provider's active cluster changes, unless clusterIdentifier is unchanged."""
+    before = run_stack("prod", preview=False)
+    after = run_with(stack="prod", preview=False, k0s={"apiAddress": "198.51.100.10"})
+    for rec in (before, after):
+        assert "API_SERVER" not in rec.named("k0s-kubeconfig").inputs["create"]
+    assert before.named("k0s-kubeconfig").inputs == after.named("k0s-kubeconfig").inputs
+    ids = {rec.of_type("pulumi:providers:kubernetes")[0].inputs["clusterIdentifier"] for rec in (before, after)}
+    assert ids == {"cluster-bootstrap/prod"}
+    server = yaml.safe_load(after.of_type("pulumi:providers:kubernetes")[0].inputs["kubeconfig"])
+    assert server["clusters"][0]["cluster"]["server"] == "https://198.51.100.10:6443"
+
+
+def test_point_kubeconfig_sets_server_and_proxy_and_keeps_credentials():
+    raw = ("apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: https://10.0.0.5:6443\n"
+           "    certificate-authority-data: Q0E=\n    proxy-url: http://old:3128\nusers:\n- name: admin\n"
+           "  user: {client-key-data: S0VZ}\n")
+    aimed = yaml.safe_load(point_kubeconfig(raw, "https://[2001:db8::1]:6443", None))
+    assert aimed["clusters"][0]["cluster"] == {"server": "https://[2001:db8::1]:6443",
+                                               "certificate-authority-data": "Q0E="}
+    assert aimed["users"] == [{"name": "admin", "user": {"client-key-data": "S0VZ"}}]
+    proxied = yaml.safe_load(point_kubeconfig(raw, "https://api:6443", "socks5://127.0.0.1:1080"))
+    assert proxied["clusters"][0]["cluster"]["proxy-url"] == "socks5://127.0.0.1:1080"
 
 
 def test_destroy_resets_hosts_and_never_replaces(rec):
@@ -104,7 +136,9 @@ def test_destroy_resets_hosts_and_never_replaces(rec):
 
 def test_version_bump_updates_every_node_in_place():
     old = run_stack("prod", preview=True)
-    new = run_with(stack="prod", versions={**raw_config("prod")["versions"], "k0s": "v1.34.3+k0s.0"})
+    major, minor, patch = VERSIONS["k0s"].lstrip("v").split("+")[0].split(".")
+    bumped = f"v{major}.{minor}.{int(patch) + 1}+k0s.0"
+    new = run_with(stack="prod", versions={**raw_config("prod")["versions"], "k0s": bumped})
     for step in CONTROLLERS + WORKERS:
-        assert "K0S_VERSION=v1.34.3+k0s.0" in new.named(step).inputs["create"]
+        assert f"K0S_VERSION={bumped}" in new.named(step).inputs["create"]
         assert old.named(step).urn == new.named(step).urn  # same resource: an update, not a replace

@@ -20,6 +20,8 @@ def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
     assert "Stage 0 · foundation" in out and "DnsZone dns" in out
     assert "Resources by type" in out and "aws:route53/zone:Zone" in out
     assert "Layer dependencies" in out
+    stage3 = out[out.index("Stage 3"):out.index("Stage 4")]
+    assert "LocalPathStorage storage" in stage3 and "Cilium cilium" in stage3
     assert ("[protect]" in out) is (stack == "prod")
     dot = (tmp_path / stack / "graph.dot").read_text()
     assert dot.startswith("strict digraph {") and "cluster-bootstrap:dns:DnsZone" in dot

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Install, join or upgrade k0s on this node, then wait until it serves. Idempotent: a node that
-# already runs the staged version with the same config is left alone; a new version or config
-# restarts it (Pulumi runs controllers one at a time, then the workers).
+# Install, join or upgrade k0s on this node, then wait until it has joined and serves. Idempotent:
+# a node that already runs the staged version with the same config is left alone; a new version or
+# config restarts it (Pulumi runs controllers one at a time, then the workers).
+#
+# The join token file outlives `k0s start`, which returns as soon as systemd has started the unit:
+# k0s reads the file later in its start-up (a controller before it joins etcd, a worker when it
+# bootstraps the kubelet's certificate), and again after every crash until it has joined. Once
+# this node has joined, the file is overwritten with a token that parses but grants nothing: k0s
+# v1.35.1 parses it on every worker start (k0s #7202), and a missing file fails that start.
 # Env: ROLE (controller | worker | controller+worker), K0S_VERSION, K0S_CONFIG_B64 (controllers),
 # NODE_LABELS ("k=v,k2=v2", optional), WAIT_SECONDS (default 300).
 # Secret, from stdin: JOIN_TOKEN (empty on the first controller).
@@ -11,13 +17,36 @@ WAIT_SECONDS="${WAIT_SECONDS:-300}"
 JOIN_TOKEN="${JOIN_TOKEN:-}"
 staged="$ROOT/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
 bin="$ROOT/usr/local/bin/k0s"
+token_file=/etc/k0s/join-token
 [ -x "$staged" ] || die "k0s $K0S_VERSION is not staged at ${staged#"$ROOT"}; run the Node layer first"
 
 case "$ROLE" in
-  controller | controller+worker) service=k0scontroller ;;
-  worker) service=k0sworker ;;
+  controller | controller+worker) service=k0scontroller token_user=controller-bootstrap ;;
+  worker) service=k0sworker token_user=kubelet-bootstrap ;;
   *) die "ROLE must be controller, worker or controller+worker, not '$ROLE'" ;;
 esac
+
+# joined: k0s's own test of whether this node still needs its token (k0s needToJoin on
+# controllers, BootstrapKubeletClientConfig on workers).
+joined() {
+  if [ "$service" = k0scontroller ]; then
+    [ -e "$ROOT/var/lib/k0s/etcd/member/snap/db" ]
+  else
+    [ -e "$ROOT/var/lib/k0s/kubelet.conf" ]
+  fi
+}
+
+# spent_token: a join token (base64 of a gzipped kubeconfig, as k0s decodes it) naming no cluster
+# credential: what the token file holds once it has been used.
+spent_token() {
+  printf '%s\n' "# spent: this node has joined (written by cluster-bootstrap)" \
+    "apiVersion: v1" "kind: Config" \
+    "clusters: [{name: k0s, cluster: {server: 'https://127.0.0.1:6443'}}]" \
+    "contexts: [{name: k0s, context: {cluster: k0s, user: $token_user}}]" \
+    "current-context: k0s" \
+    "users: [{name: $token_user, user: {token: abcdef.0123456789abcdef}}]" |
+    gzip -n -c | base64 | tr -d '\n'
+}
 
 restart=0
 if [ "$service" = k0scontroller ]; then
@@ -35,6 +64,12 @@ if ! cmp -s "$staged" "$bin" 2>/dev/null; then
   restart=1
 fi
 
+# A node that has not joined yet gets the token (again: after a failed or interrupted run the
+# file may hold an expired one, or a spent one).
+if [ -n "$JOIN_TOKEN" ] && ! joined; then
+  put_file "$token_file" 0600 <<<"$JOIN_TOKEN"
+fi
+
 installed=0
 for unit in "/etc/systemd/system/$service.service" "/etc/init.d/$service"; do
   if [ -e "$ROOT$unit" ]; then installed=1; fi
@@ -50,8 +85,7 @@ if [ "$installed" = 0 ]; then
   fi
   if [ -n "${NODE_LABELS:-}" ]; then args+=(--labels "$NODE_LABELS"); fi
   if [ -n "$JOIN_TOKEN" ]; then
-    put_file /etc/k0s/join-token 0600 <<<"$JOIN_TOKEN"
-    args+=(--token-file /etc/k0s/join-token)
+    args+=(--token-file "$token_file")
   elif [ "$service" = k0sworker ]; then
     die "a worker needs JOIN_TOKEN to join"
   fi
@@ -59,25 +93,35 @@ if [ "$installed" = 0 ]; then
   "$bin" start
   log "installed and started $service"
   CHANGED=1
-elif [ "$restart" = 1 ]; then
-  "$bin" stop || true
+elif [ "$restart" = 1 ] || { [ -n "$JOIN_TOKEN" ] && ! joined; }; then
+  "$bin" stop >/dev/null 2>&1 || true
   "$bin" start
-  log "restarted $service for the new version or config"
+  log "restarted $service (new version or config, or not joined yet)"
+  CHANGED=1
+elif ! "$bin" status >/dev/null 2>&1; then
+  # stopped by hand, or between two restarts of a failing unit: ask systemd to start it now
+  "$bin" start >/dev/null 2>&1 || true
 fi
-remove_file /etc/k0s/join-token
 
+# ready: the API answers on this controller, or the worker runs; and a joining node has joined.
+ready() {
+  if [ "$service" = k0scontroller ]; then
+    "$bin" kubectl get --raw=/readyz >/dev/null 2>&1 || return 1
+  else
+    "$bin" status >/dev/null 2>&1 || return 1
+  fi
+  [ -z "$JOIN_TOKEN" ] || joined
+}
 deadline=$((SECONDS + WAIT_SECONDS))
-if [ "$service" = k0scontroller ]; then
-  until "$bin" kubectl get --raw=/readyz >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || die "the API did not answer /readyz within ${WAIT_SECONDS}s"
-    sleep 5
-  done
-  log "API ready"
-else
-  until "$bin" status >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || die "k0s worker not running within ${WAIT_SECONDS}s"
-    sleep 5
-  done
-  log "worker running"
+until ready; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    die "$service has not joined and served within ${WAIT_SECONDS}s; see: journalctl -u $service"
+  fi
+  sleep 2
+done
+log "$service joined and serving"
+
+if [ -e "$ROOT$token_file" ]; then
+  put_file "$token_file" 0600 < <(spent_token)
 fi
 finish

@@ -14,7 +14,7 @@ case " $os " in
 esac
 
 missing=""
-for tool in curl sha256sum base64 modprobe sysctl; do
+for tool in curl sha256sum base64 gzip modprobe sysctl; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 [ -z "$missing" ] || die "required tools missing:$missing"
