@@ -21,35 +21,52 @@ def _zone(name: str, domain: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def key_and_cert(name: str) -> tuple[str, str]:
-    """A real ECDSA key and self-signed CA certificate (so consumers can parse them)."""
+    """A real ECDSA key and self-signed CA certificate (so consumers can parse them), derived from
+    `name` alone: the same name gives the same bytes in every run."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.derive_private_key(int.from_bytes(hashlib.sha256(name.encode()).digest(), "big") % (2**255), ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _fixed_checkint(pem: str) -> str:
+    """An unencrypted OpenSSH private key with its two random check words set to zero (still equal,
+    so still valid): the same key serialises to the same bytes."""
+    lines = pem.strip().splitlines()
+    blob = bytearray(base64.b64decode("".join(lines[1:-1])))
+    offset = len(b"openssh-key-v1\0")
+    for _ in range(3):  # cipher name, kdf name, kdf options
+        offset += 4 + int.from_bytes(blob[offset:offset + 4], "big")
+    offset += 4  # number of keys
+    offset += 4 + int.from_bytes(blob[offset:offset + 4], "big")  # the public key
+    offset += 4  # the private section's length; its first 8 bytes are checkint1, checkint2
+    blob[offset:offset + 8] = bytes(8)
+    body = base64.b64encode(bytes(blob)).decode()
+    return "\n".join([lines[0], *(body[i:i + 70] for i in range(0, len(body), 70)), lines[-1]]) + "\n"
+
+
 @functools.lru_cache(maxsize=None)
 def ed25519_openssh(name: str) -> tuple[str, str]:
-    """A real Ed25519 key pair in OpenSSH encodings (private, public)."""
+    """A real Ed25519 key pair in OpenSSH encodings (private, public), derived from `name`."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"ed25519:" + name.encode()).digest())
+    private = _fixed_checkint(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                serialization.NoEncryption()).decode())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return private, public + "\n"
 
