@@ -15,7 +15,7 @@ HELM := $(VENV)/tools/bin/helm
 
 ## plan: offline `pulumi preview` of STACK (default dev) under mocks — no credentials, no network
 plan: $(VENV)/.runtime
-	$(PY) -m stacks.plan --stack $(STACK)
+	$(PY) -m tooling.plan --stack $(STACK)
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
 test: $(VENV)/.dev $(KUSTOMIZE) $(HELM) sshd
@@ -23,11 +23,11 @@ test: $(VENV)/.dev $(KUSTOMIZE) $(HELM) sshd
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
 bench: $(VENV)/.runtime
-	$(PY) -m stacks.bench
+	$(PY) -m tooling.bench
 
 ## reference: regenerate the README's configuration reference from the config model
 reference: $(VENV)/.runtime
-	$(PY) -m stacks.reference
+	$(PY) -m tooling.reference
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

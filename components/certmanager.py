@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cilium import WILDCARD_SECRET, Cilium, ingress_ip
-from components.dns import DnsZone
-from components.k0s import K0sCluster
-from components.pki import AcmeAccount, InternalCa
-from stacks.config import StackConfig
+from components import dns
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:platform:CertManager"
 REPOSITORY = "https://charts.jetstack.io"
@@ -82,7 +79,7 @@ def helm_values() -> dict:
     }
 
 
-def acme_issuer_spec(cfg: StackConfig, server: str, zone_id, region: str, role_arn=None) -> dict:
+def acme_issuer_spec(email: str, domain: str, server: str, zone_id, region: str, role_arn=None) -> dict:
     route53: dict = {
         "region": region,
         "hostedZoneID": zone_id,
@@ -93,25 +90,32 @@ def acme_issuer_spec(cfg: StackConfig, server: str, zone_id, region: str, role_a
         route53["role"] = role_arn
     return {
         "acme": {
-            "email": cfg.acme.email,
+            "email": email,
             "server": ACME_DIRECTORIES[server],
             "privateKeySecretRef": {"name": ACCOUNT_KEY_SECRET},
             # The key is Pulumi's: never let cert-manager register a fresh account behind its back.
             "disableAccountKeyGeneration": True,
-            "solvers": [{"selector": {"dnsZones": [cfg.domain]}, "dns01": {"route53": route53}}],
+            "solvers": [{"selector": {"dnsZones": [domain]}, "dns01": {"route53": route53}}],
         }
     }
 
 
 @dataclass(frozen=True)
 class CertManagerArgs:
-    cfg: StackConfig
-    cluster: K0sCluster
-    cilium: Cilium
-    dns: DnsZone
-    ca: InternalCa
-    account: AcmeAccount
+    version: str
+    cluster: InCluster
+    domain: str
+    zone_id: pulumi.Input[str]  # the Route53 zone DNS-01 challenges are written to
+    acme_email: str
+    acme_server: str  # staging | production: the default issuer, the wildcard certificate's
+    iam_role: bool  # DNS-01 rights on a role the IAM user assumes
     aws_region: str
+    ca_cert_pem: pulumi.Input[str]
+    ca_key_pem: pulumi.Input[str]  # secret
+    account_key_pem: pulumi.Input[str]  # secret: the Let's Encrypt account key (stage 0)
+    ingress_ip: str  # where *.<domain> points: the shared ingress
+    wildcard_tls: tuple[str, str]  # (namespace, name) of the wildcard certificate's Secret
+    after: Sequence[pulumi.Resource]  # the pod network
 
 
 class CertManager(pulumi.ComponentResource):
@@ -121,17 +125,17 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        cfg, cluster = args.cfg, args.cluster
+        cluster = args.cluster
         child = pulumi.ResourceOptions(parent=self)
-        self.default_issuer = issuer_name(cfg.acme.server)
+        self.default_issuer = issuer_name(args.acme_server)
 
         # DNS-01 credentials: an IAM user whose key lands only in a Kubernetes Secret.
-        zone_arn = pulumi.Output.concat("arn:aws:route53:::hostedzone/", args.dns.zone_id)
-        policy = zone_arn.apply(lambda arn: json.dumps(dns01_policy(arn, cfg.domain)))
-        tags = {"cluster-bootstrap:domain": cfg.domain, "cluster-bootstrap:stack": pulumi.get_stack()}
+        zone_arn = pulumi.Output.concat("arn:aws:route53:::hostedzone/", args.zone_id)
+        policy = zone_arn.apply(lambda arn: json.dumps(dns01_policy(arn, args.domain)))
+        tags = {"cluster-bootstrap:domain": args.domain, "cluster-bootstrap:stack": pulumi.get_stack()}
         user = aws.iam.User(f"{name}-dns01", path="/cluster-bootstrap/", tags=tags, force_destroy=True, opts=child)
         role_arn = None
-        if cfg.acme.iam_role:
+        if args.iam_role:
             role = aws.iam.Role(
                 f"{name}-dns01",
                 path="/cluster-bootstrap/",
@@ -149,12 +153,12 @@ class CertManager(pulumi.ComponentResource):
         access_key = aws.iam.AccessKey(f"{name}-dns01", user=user.name, opts=child)
 
         # In-cluster objects: through the cluster's provider, gone with the cluster on destroy.
-        in_cluster = cluster.in_cluster(self)
+        in_cluster = cluster.opts(self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE},
             # why: stage order: the platform comes after the network (the namespace gates this layer)
-            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
+            opts=cluster.opts(self, depends_on=args.after),
         )
         ns = namespace.metadata.name
         credentials = k8s.core.v1.Secret(
@@ -168,28 +172,28 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-account-key",
             metadata={"name": ACCOUNT_KEY_SECRET, "namespace": ns},
             type="Opaque",
-            string_data={"tls.key": args.account.private_key_pem},
+            string_data={"tls.key": args.account_key_pem},
             opts=in_cluster,
         )
         ca_secret = k8s.core.v1.Secret(
             f"{name}-internal-ca-key",
             metadata={"name": CA_ISSUER, "namespace": ns},
             type="kubernetes.io/tls",
-            string_data={"tls.crt": args.ca.cert_pem, "tls.key": args.ca.private_key_pem},
+            string_data={"tls.crt": args.ca_cert_pem, "tls.key": args.ca_key_pem},
             opts=in_cluster,
         )
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cert-manager",
             chart="cert-manager",
-            version=cfg.versions.cert_manager,
+            version=args.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=ns,
             values=helm_values(),
             atomic=True,
             timeout=600,
             # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API
-            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
+            opts=cluster.opts(self, depends_on=args.after),
         )
 
         def issuer(resource_name: str, issuer: str, spec, secrets: list[k8s.core.v1.Secret]):
@@ -201,20 +205,20 @@ class CertManager(pulumi.ComponentResource):
                 spec=spec,
                 # why: the chart installs the ClusterIssuer CRD and its validating webhook; the
                 # issuer reads its Secrets (account key or CA, DNS-01 credentials) once it exists
-                opts=cluster.in_cluster(self, depends_on=[release, *secrets]),
+                opts=cluster.opts(self, depends_on=[release, *secrets]),
             )
 
         issuers = {
             server: issuer(
                 f"{name}-{issuer_name(server)}", issuer_name(server),
-                acme_issuer_spec(cfg, server, args.dns.zone_id, args.aws_region, role_arn),
+                acme_issuer_spec(args.acme_email, args.domain, server, args.zone_id, args.aws_region, role_arn),
                 [account_key, credentials],
             )
             for server in ACME_DIRECTORIES
         }
         issuer(f"{name}-{CA_ISSUER}", CA_ISSUER, {"ca": {"secretName": CA_ISSUER}}, [ca_secret])
 
-        wildcard_namespace, wildcard_secret = WILDCARD_SECRET
+        wildcard_namespace, wildcard_secret = args.wildcard_tls
         k8s.apiextensions.CustomResource(
             f"{name}-wildcard",
             api_version="cert-manager.io/v1",
@@ -222,14 +226,14 @@ class CertManager(pulumi.ComponentResource):
             metadata={"name": "wildcard", "namespace": wildcard_namespace},
             spec={
                 "secretName": wildcard_secret,
-                "dnsNames": [f"*.{cfg.domain}", cfg.domain],
+                "dnsNames": [f"*.{args.domain}", args.domain],
                 "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self.default_issuer},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
             # why: issued by the stack's default ACME issuer (and the CRD comes with the chart)
-            opts=cluster.in_cluster(self, depends_on=[issuers[cfg.acme.server]]),
+            opts=cluster.opts(self, depends_on=[issuers[args.acme_server]]),
         )
 
         # Every name under the domain reaches the shared ingress (Cilium's fixed pool address).
-        args.dns.publish(f"{name}-ingress", f"*.{cfg.domain}", [ingress_ip(cfg)], parent=self)
+        dns.publish(f"{name}-ingress", args.zone_id, args.domain, f"*.{args.domain}", [args.ingress_ip], parent=self)
         self.register_outputs({"defaultIssuer": self.default_issuer})

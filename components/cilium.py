@@ -12,23 +12,19 @@ stages depend on this layer, so `pulumi up` goes on only once Cilium really serv
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import remote
-from components.k0s import K0sCluster, in_cluster_api
-from stacks.config import StackConfig
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:network:Cilium"
 REPOSITORY = "https://helm.cilium.io/"
 NAMESPACE = "kube-system"
-# (namespace, name) of the wildcard certificate's Secret: issued in stage 4, served by the ingress.
-WILDCARD_SECRET = ("kube-system", "wildcard-tls")
 INGRESS_SERVICE = "cilium-ingress"  # the chart's shared ingress Service (ingressController.service.name)
 # What the 1.18 chart runs (the render test checks this list against the rendered workloads).
 ROLLOUTS = ("daemonset/cilium", "daemonset/cilium-envoy", "deployment/cilium-operator")
@@ -36,19 +32,32 @@ ROLLOUTS = ("daemonset/cilium", "daemonset/cilium-envoy", "deployment/cilium-ope
 CRDS = ("ciliumloadbalancerippools.cilium.io", "ciliuml2announcementpolicies.cilium.io")
 
 
-def helm_values(cfg: StackConfig) -> dict:
-    """Chart values (checked against the chart's values reference for the pinned version)."""
-    host, port = in_cluster_api(cfg)
-    schedulable = len(cfg.workers)
+@dataclass(frozen=True)
+class CiliumArgs:
+    version: str
+    cluster: InCluster
+    admin_host: remote.Host  # a controller, where the readiness waits run (`k0s kubectl`)
+    api_host: str  # how agents reach the API before any Service works (no kube-proxy)
+    api_port: int
+    pod_cidr: str
+    pool: str  # LB IPAM addresses: a CIDR or 'first-last'
+    ingress_ip: str  # the shared ingress's fixed address, inside the pool
+    default_tls: tuple[str, str]  # (namespace, name) of the Secret the ingress serves by default
+    nodes: Sequence[str]  # the nodes that run pods (and agents)
+    after: Sequence[pulumi.Resource]  # the control plane with every node joined
+
+
+def helm_values(args: CiliumArgs) -> dict:
+    """Chart values (every one consumed by the pinned chart: the render test proves it)."""
     return {
         "kubeProxyReplacement": True,
-        "k8sServiceHost": host,
-        "k8sServicePort": port,
+        "k8sServiceHost": args.api_host,
+        "k8sServicePort": args.api_port,
         "ipam": {
             "mode": "cluster-pool",
-            "operator": {"clusterPoolIPv4PodCIDRList": [cfg.k0s.pod_cidr], "clusterPoolIPv4MaskSize": 24},
+            "operator": {"clusterPoolIPv4PodCIDRList": [args.pod_cidr], "clusterPoolIPv4MaskSize": 24},
         },
-        "operator": {"replicas": 1 if schedulable < 2 else 2},
+        "operator": {"replicas": 1 if len(args.nodes) < 2 else 2},
         # L2 announcements answer ARP for LoadBalancer IPs from the pool; they take leases, so the
         # agents' API client gets more headroom than the default.
         "l2announcements": {"enabled": True},
@@ -60,20 +69,11 @@ def helm_values(cfg: StackConfig) -> dict:
             "enabled": True,
             "default": True,
             "loadbalancerMode": "shared",
-            "service": {"annotations": {"lbipam.cilium.io/ips": ingress_ip(cfg)}},
-            "defaultSecretNamespace": WILDCARD_SECRET[0],
-            "defaultSecretName": WILDCARD_SECRET[1],
+            "service": {"annotations": {"lbipam.cilium.io/ips": args.ingress_ip}},
+            "defaultSecretNamespace": args.default_tls[0],
+            "defaultSecretName": args.default_tls[1],
         },
     }
-
-
-def ingress_ip(cfg: StackConfig) -> str:
-    """The shared ingress's address: the first usable address of the LB pool."""
-    pool = cfg.cilium.load_balancer_pool
-    if "-" in pool:
-        return pool.split("-")[0]
-    net = ipaddress.ip_network(pool)
-    return str(next(net.hosts()) if net.num_addresses > 2 else net.network_address)
 
 
 def pool_blocks(pool: str) -> list[dict]:
@@ -81,12 +81,6 @@ def pool_blocks(pool: str) -> list[dict]:
         start, stop = pool.split("-")
         return [{"start": start, "stop": stop}]
     return [{"cidr": pool}]
-
-
-@dataclass(frozen=True)
-class CiliumArgs:
-    cfg: StackConfig
-    cluster: K0sCluster
 
 
 class Cilium(pulumi.ComponentResource):
@@ -97,13 +91,13 @@ class Cilium(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiliumArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        cfg, cluster = args.cfg, args.cluster
-        values = helm_values(cfg)
+        cluster = args.cluster
+        values = helm_values(args)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",
             chart="cilium",
-            version=cfg.versions.cilium,
+            version=args.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=NAMESPACE,
             values=values,
@@ -111,31 +105,31 @@ class Cilium(pulumi.ComponentResource):
             # below replace it, ordered around the pool that Helm's wait would need first.
             skip_await=True,
             # why: every node has joined, so the agents and the operator can schedule
-            opts=cluster.in_cluster(self, depends_on=[cluster]),
+            opts=cluster.opts(self, depends_on=args.after),
         )
         # The release's identity in the waits' environment: a new chart version or values re-run them.
-        release_id = f"cilium {cfg.versions.cilium} " + hashlib.sha256(
+        release_id = f"cilium {args.version} " + hashlib.sha256(
             json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
         agents = remote.run(
             f"{name}-agents-ready",
-            cluster.admin_host,
+            args.admin_host,
             "k8s-wait.sh",
             env={"RELEASE": release_id,
                  "ROLLOUTS": " ".join(f"{kind}/{NAMESPACE}/{obj}" for kind, obj in
                                       (r.split("/") for r in ROLLOUTS)),
                  "CRDS": " ".join(CRDS),
-                 "NODES": " ".join(n.name for n in cfg.nodes if n.is_worker)},
+                 "NODES": " ".join(args.nodes)},
             # why: waits for what the release just applied
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
         # why: the operator has registered the pool's and the policy's CRDs (agents-ready waited)
-        after_agents = cluster.in_cluster(self, depends_on=[agents])
+        after_agents = cluster.opts(self, depends_on=[agents])
         pool = k8s.apiextensions.CustomResource(
             f"{name}-lb-pool",
             api_version="cilium.io/v2",
             kind="CiliumLoadBalancerIPPool",
             metadata={"name": "cluster-bootstrap"},
-            spec={"blocks": pool_blocks(cfg.cilium.load_balancer_pool)},
+            spec={"blocks": pool_blocks(args.pool)},
             opts=after_agents,
         )
         policy = k8s.apiextensions.CustomResource(
@@ -148,10 +142,10 @@ class Cilium(pulumi.ComponentResource):
         )
         self.ready = remote.run(
             f"{name}-ingress-ready",
-            cluster.admin_host,
+            args.admin_host,
             "k8s-wait.sh",
             env={"RELEASE": release_id,
-                 "LB_SERVICE": f"{NAMESPACE}/{INGRESS_SERVICE}={ingress_ip(cfg)}",
+                 "LB_SERVICE": f"{NAMESPACE}/{INGRESS_SERVICE}={args.ingress_ip}",
                  # Cilium names an announcement's lease cilium-l2announce-<namespace>-<service>.
                  "LEASE": f"{NAMESPACE}/cilium-l2announce-{NAMESPACE}-{INGRESS_SERVICE}"},
             # why: the address comes from the pool and is announced under the policy

@@ -72,17 +72,23 @@ class DnsZone(pulumi.ComponentResource):
         self, resource_name: str, fqdn: str, targets: Sequence[str], parent: pulumi.Resource
     ) -> list[aws.route53.Record]:
         """Records for `fqdn` in this zone, owned by the calling layer (`parent`)."""
-        if fqdn != self.domain and not fqdn.endswith("." + self.domain):
-            raise ValueError(f"{fqdn} is outside the zone {self.domain}")
-        return [
-            aws.route53.Record(
-                f"{resource_name}-{kind.lower()}",
-                zone_id=self.zone_id,
-                name=fqdn,
-                type=kind,
-                ttl=RECORD_TTL,
-                records=values,
-                opts=pulumi.ResourceOptions(parent=parent),
-            )
-            for kind, values in record_sets(targets)
-        ]
+        return publish(resource_name, self.zone_id, self.domain, fqdn, targets, parent)
+
+
+def publish(resource_name: str, zone_id: pulumi.Input[str], zone_domain: str, fqdn: str,
+            targets: Sequence[str], parent: pulumi.Resource) -> list[aws.route53.Record]:
+    """Records for `fqdn` in the zone `zone_domain` (id `zone_id`), owned by `parent`'s layer."""
+    if fqdn != zone_domain and not fqdn.endswith("." + zone_domain):
+        raise ValueError(f"{fqdn} is outside the zone {zone_domain}")
+    return [
+        aws.route53.Record(
+            f"{resource_name}-{kind.lower()}",
+            zone_id=zone_id,
+            name=fqdn,
+            type=kind,
+            ttl=RECORD_TTL,
+            records=values,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for kind, values in record_sets(targets)
+    ]

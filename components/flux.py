@@ -6,22 +6,14 @@ Secrets they read); Flux owns everything in the repository. Nothing is owned by 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.certmanager import issuer_name
-from components.cilium import Cilium
-from components.k0s import K0sCluster
-from components.sops import SECRET_NAME as SOPS_SECRET
-from components.sops import SopsAgeSecret
-from stacks.config import StackConfig
-
-if TYPE_CHECKING:
-    from components.gitea import Gitea
+from components.handover import RECEIVER_NAME, GitSource
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:gitops:Flux"
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
@@ -29,28 +21,22 @@ REGISTRY = "ghcr.io/fluxcd"
 COMPONENTS = ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"]
 SYNC_NAME = "flux-system"  # the GitRepository and the root Kustomization (Flux's convention)
 CREDENTIALS_SECRET = "gitea-deploy-key"
-RECEIVER_NAME = "gitea"
 RECEIVER_SECRET = "gitea-webhook-token"
-RECEIVER_SERVICE = "webhook-receiver"  # notification-controller's Service (port 80)
-
-
-def receiver_path(token: str, name: str, namespace: str) -> str:
-    """The path notification-controller serves a Receiver on: /hook/sha256(token+name+namespace)."""
-    return "/hook/" + hashlib.sha256((token + name + namespace).encode()).hexdigest()
-
-
-def substitutions(cfg: StackConfig) -> dict[str, str]:
-    """Per-stack values the repository's manifests use as ${VAR} (Flux post-build substitution)."""
-    return {"CLUSTER_DOMAIN": cfg.domain, "ACME_ISSUER": issuer_name(cfg.acme.server)}
 
 
 @dataclass(frozen=True)
 class FluxArgs:
-    cfg: StackConfig
-    cluster: K0sCluster
-    cilium: Cilium
-    sops: SopsAgeSecret
-    gitea: "Gitea"
+    operator_version: str
+    flux_version: str  # the FluxInstance's distribution: exact, so the operator never upgrades it
+    cluster: InCluster
+    namespace: pulumi.Output[str]  # Flux's namespace (SopsAgeSecret's)
+    namespace_ready: pulumi.Resource
+    decryption_secret: str  # the age identity's Secret in that namespace
+    decryption_ready: pulumi.Resource
+    source: GitSource  # the seeded repository
+    path: str  # what the root Kustomization reconciles
+    substitutions: Mapping[str, str]  # ${VAR}s the repository's manifests use
+    after: Sequence[pulumi.Resource]  # the pod network
 
 
 class Flux(pulumi.ComponentResource):
@@ -58,20 +44,20 @@ class Flux(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FluxArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        cfg, cluster, gitea = args.cfg, args.cluster, args.gitea
-        in_cluster = cluster.in_cluster(self)
-        ns = args.sops.namespace.metadata.name
+        cluster, source = args.cluster, args.source
+        in_cluster = cluster.opts(self)
+        ns = args.namespace
 
         operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",
             chart=OPERATOR_CHART,
-            version=cfg.versions.flux_operator,
+            version=args.operator_version,
             namespace=ns,
             atomic=True,
             timeout=600,
             # why: the operator runs on the pod network (Cilium) in the namespace SopsAgeSecret owns
-            opts=cluster.in_cluster(self, depends_on=[args.cilium, args.sops.namespace]),
+            opts=cluster.opts(self, depends_on=[*args.after, args.namespace_ready]),
         )
         instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -84,12 +70,12 @@ class Flux(pulumi.ComponentResource):
                 "annotations": {"pulumi.com/waitFor": "condition=Ready"},
             },
             spec={
-                "distribution": {"version": cfg.versions.flux, "registry": REGISTRY},
+                "distribution": {"version": args.flux_version, "registry": REGISTRY},
                 "components": COMPONENTS,
                 "cluster": {"type": "kubernetes", "networkPolicy": True, "domain": "cluster.local"},
             },
             # why: the operator installs the FluxInstance CRD and reconciles it
-            opts=cluster.in_cluster(self, depends_on=[operator]),
+            opts=cluster.opts(self, depends_on=[operator]),
         )
 
         credentials = k8s.core.v1.Secret(
@@ -97,9 +83,9 @@ class Flux(pulumi.ComponentResource):
             metadata={"name": CREDENTIALS_SECRET, "namespace": ns},
             type="Opaque",
             string_data={
-                "identity": pulumi.Output.secret(gitea.deploy_key.private_key_openssh),
-                "identity.pub": gitea.deploy_key.public_key_openssh,
-                "known_hosts": gitea.known_hosts,
+                "identity": source.deploy_key_private,
+                "identity.pub": source.deploy_key_public,
+                "known_hosts": source.known_hosts,
             },
             opts=in_cluster,
         )
@@ -112,13 +98,13 @@ class Flux(pulumi.ComponentResource):
                       "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
             spec={
                 "interval": "1m",
-                "url": gitea.clone_url,
-                "ref": {"branch": "main"},
+                "url": source.url,
+                "ref": {"branch": source.branch},
                 "secretRef": {"name": CREDENTIALS_SECRET},
             },
             # why: Flux's CRDs and controllers exist (instance), the repository holds its first
             # commit (the seed Job has completed), and the deploy key is in place
-            opts=cluster.in_cluster(self, depends_on=[instance, gitea.seed, credentials]),
+            opts=cluster.opts(self, depends_on=[instance, source.seeded, credentials]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-kustomization",
@@ -128,21 +114,21 @@ class Flux(pulumi.ComponentResource):
             spec={
                 "interval": "10m",
                 "retryInterval": "1m",
-                "path": f"./{cfg.flux.path}",
+                "path": f"./{args.path}",
                 "prune": True,
                 "sourceRef": {"kind": "GitRepository", "name": SYNC_NAME},
-                "decryption": {"provider": "sops", "secretRef": {"name": SOPS_SECRET}},
-                "postBuild": {"substitute": substitutions(cfg)},
+                "decryption": {"provider": "sops", "secretRef": {"name": args.decryption_secret}},
+                "postBuild": {"substitute": dict(args.substitutions)},
             },
             # why: it builds from the synced repository and decrypts with the age identity
-            opts=cluster.in_cluster(self, depends_on=[repository, args.sops.secret]),
+            opts=cluster.opts(self, depends_on=[repository, args.decryption_ready]),
         )
 
         token = k8s.core.v1.Secret(
             f"{name}-webhook-token",
             metadata={"name": RECEIVER_SECRET, "namespace": ns},
             type="Opaque",
-            string_data={"token": gitea.webhook_token},
+            string_data={"token": source.webhook_token},
             opts=in_cluster,
         )
         k8s.apiextensions.CustomResource(
@@ -158,6 +144,6 @@ class Flux(pulumi.ComponentResource):
                                "name": SYNC_NAME}],
             },
             # why: the Receiver CRD comes with the controllers; its token Secret must exist
-            opts=cluster.in_cluster(self, depends_on=[instance, token]),
+            opts=cluster.opts(self, depends_on=[instance, token]),
         )
         self.register_outputs({})

@@ -14,28 +14,24 @@ import io
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components.cilium import Cilium
-from components.flux import RECEIVER_NAME, RECEIVER_SERVICE, receiver_path
-from components.k0s import K0sCluster
-from components.sops import NAMESPACE as FLUX_NAMESPACE
-from stacks.config import StackConfig
+from components import handover
+from components.handover import BRANCH, SSH_PORT, GitSource
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:gitops:Gitea"
 REPOSITORY = "https://dl.gitea.com/charts/"
-NAMESPACE = "gitea"
-BRANCH = "main"
+NAMESPACE = handover.GIT_NAMESPACE
 ADMIN_USER = "cluster-bootstrap"  # "admin" is reserved by Gitea
 ADMIN_SECRET = "gitea-admin"
 HOST_KEY_SECRET = "gitea-ssh-host-key"
 HOST_KEY_DIR = "/etc/gitea-ssh"
-SSH_PORT = 2222  # the rootless image's built-in SSH server; the chart's ssh Service is headless
 HTTP_PORT = 3000
 # The seed Job's tools (sh, curl, git, tar): the rootless Gitea image, pinned.
 TOOLS_IMAGE = "docker.io/gitea/gitea:1.24.6-rootless"
@@ -43,22 +39,8 @@ GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
 SEED_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-seed.sh"  # runs in the cluster
 
 
-def ssh_host() -> str:
-    return f"gitea-ssh.{NAMESPACE}.svc.cluster.local"
-
-
 def http_url() -> str:
     return f"http://gitea-http.{NAMESPACE}.svc.cluster.local:{HTTP_PORT}"
-
-
-def clone_url(cfg: StackConfig) -> str:
-    """The in-cluster SSH clone URL Flux uses."""
-    return f"ssh://git@{ssh_host()}:{SSH_PORT}/{cfg.gitea.org}/{cfg.gitea.repo}.git"
-
-
-def known_hosts(public_key_openssh: str) -> str:
-    """The one known_hosts line for Gitea's pinned host key (no trust on first use)."""
-    return f"[{ssh_host()}]:{SSH_PORT} {' '.join(public_key_openssh.split()[:2])}\n"
 
 
 def gitops_archive(root: Path = GITOPS_DIR) -> bytes:
@@ -73,7 +55,7 @@ def gitops_archive(root: Path = GITOPS_DIR) -> bytes:
     return gzip.compress(buffer.getvalue(), mtime=0)
 
 
-def helm_values(cfg: StackConfig, storage_class: str) -> dict:
+def helm_values(domain: str, storage_class: str) -> dict:
     """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key."""
     return {
         "replicaCount": 1,
@@ -89,7 +71,7 @@ def helm_values(cfg: StackConfig, storage_class: str) -> dict:
                           "secret": {"secretName": HOST_KEY_SECRET, "defaultMode": 0o440}}],
         "extraContainerVolumeMounts": [{"name": "ssh-host-key", "mountPath": HOST_KEY_DIR, "readOnly": True}],
         "gitea": {
-            "admin": {"existingSecret": ADMIN_SECRET, "email": f"{ADMIN_USER}@{cfg.domain}",
+            "admin": {"existingSecret": ADMIN_SECRET, "email": f"{ADMIN_USER}@{domain}",
                       "passwordMode": "keepUpdated"},
             "config": {
                 "database": {"DB_TYPE": "sqlite3"},
@@ -98,9 +80,9 @@ def helm_values(cfg: StackConfig, storage_class: str) -> dict:
                 "queue": {"TYPE": "level"},
                 "indexer": {"ISSUE_INDEXER_TYPE": "bleve", "REPO_INDEXER_ENABLED": False},
                 "server": {
-                    "DOMAIN": f"git.{cfg.domain}",
-                    "ROOT_URL": f"https://git.{cfg.domain}/",
-                    "SSH_DOMAIN": ssh_host(),
+                    "DOMAIN": f"git.{domain}",
+                    "ROOT_URL": f"https://git.{domain}/",
+                    "SSH_DOMAIN": handover.ssh_host(),
                     "SSH_PORT": SSH_PORT,
                     "SSH_LISTEN_PORT": SSH_PORT,
                     "SSH_SERVER_HOST_KEYS": f"{HOST_KEY_DIR}/ssh_host_ed25519_key",
@@ -109,7 +91,7 @@ def helm_values(cfg: StackConfig, storage_class: str) -> dict:
                 "service": {"DISABLE_REGISTRATION": True, "REQUIRE_SIGNIN_VIEW": True},
                 "repository": {"DEFAULT_PRIVATE": "private", "DEFAULT_BRANCH": BRANCH},
                 # Webhooks may only call Flux's Receiver (Gitea blocks in-cluster targets by default).
-                "webhook": {"ALLOWED_HOST_LIST": f"{RECEIVER_SERVICE}.{FLUX_NAMESPACE}.svc.cluster.local"},
+                "webhook": {"ALLOWED_HOST_LIST": handover.receiver_host()},
             },
         },
     }
@@ -117,26 +99,25 @@ def helm_values(cfg: StackConfig, storage_class: str) -> dict:
 
 @dataclass(frozen=True)
 class GiteaArgs:
-    cfg: StackConfig
-    cluster: K0sCluster
-    cilium: Cilium
-    sops_config: pulumi.Input[str]  # the repository's .sops.yaml (from SopsAgeSecret)
+    chart_version: str
+    domain: str  # Gitea's public name is git.<domain> (exposed later by Flux)
+    org: str
+    repo: str
     storage_class: str  # where Gitea's volume is provisioned
-    storage: list  # the layer that provides that class (empty: the user's own class)
+    sops_config: pulumi.Input[str]  # the repository's .sops.yaml (from SopsAgeSecret)
+    cluster: InCluster
+    after: Sequence[pulumi.Resource]  # the pod network
+    storage_ready: Sequence[pulumi.Resource] = ()  # the layer providing the class (none: the user's own)
 
 
 class Gitea(pulumi.ComponentResource):
     """Gitea, its seeded repository, and the credentials Flux reads it with."""
 
-    clone_url: str
-    known_hosts: pulumi.Output[str]
-    deploy_key: tls.PrivateKey
-    webhook_token: pulumi.Output[str]
-    seed: k8s.batch.v1.Job
+    source: GitSource  # what Flux reads the seeded repository with
 
     def __init__(self, name: str, args: GiteaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        cfg, cluster = args.cfg, args.cluster
+        cluster = args.cluster
         child = pulumi.ResourceOptions(parent=self)
 
         # Keys and passwords: generated once, kept in state, secret everywhere.
@@ -144,17 +125,15 @@ class Gitea(pulumi.ComponentResource):
         token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False, opts=child)
         # (the SDK registers each private key output as a secret output)
         host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
-        self.deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519", opts=child)
-        self.webhook_token = pulumi.Output.secret(token.result)
-        self.known_hosts = host_key.public_key_openssh.apply(known_hosts)
-        self.clone_url = clone_url(cfg)
+        deploy_key = tls.PrivateKey(f"{name}-flux-deploy-key", algorithm="ED25519", opts=child)
+        webhook_token = pulumi.Output.secret(token.result)
 
-        in_cluster = cluster.in_cluster(self)
+        in_cluster = cluster.opts(self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE},
             # why: stage order: the git server runs on the pod network (Cilium)
-            opts=cluster.in_cluster(self, depends_on=[args.cilium]),
+            opts=cluster.opts(self, depends_on=args.after),
         )
         ns = namespace.metadata.name
         admin = k8s.core.v1.Secret(
@@ -176,15 +155,15 @@ class Gitea(pulumi.ComponentResource):
             f"{name}-release",
             name="gitea",
             chart="gitea",
-            version=cfg.versions.gitea,
+            version=args.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=ns,
-            values=helm_values(cfg, args.storage_class),
+            values=helm_values(args.domain, args.storage_class),
             atomic=True,
             timeout=900,
             # why: the pod mounts both Secrets at start (admin account, SSH host key), needs the pod
             # network, and Helm waits for its volume to be bound by the storage layer's provisioner
-            opts=cluster.in_cluster(self, depends_on=[admin, host_key_secret, args.cilium, *args.storage]),
+            opts=cluster.opts(self, depends_on=[admin, host_key_secret, *args.after, *args.storage_ready]),
         )
 
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
@@ -199,22 +178,20 @@ class Gitea(pulumi.ComponentResource):
             binary_data={"gitops.tar.gz": base64.b64encode(archive).decode()},
             opts=in_cluster,
         )
-        webhook_url = pulumi.Output.secret(token.result.apply(
-            lambda t: f"http://{RECEIVER_SERVICE}.{FLUX_NAMESPACE}.svc.cluster.local"
-                      f"{receiver_path(t, RECEIVER_NAME, FLUX_NAMESPACE)}"))
+        webhook_url = pulumi.Output.secret(token.result.apply(handover.webhook_url))
         webhook = k8s.core.v1.Secret(
             f"{name}-seed-webhook",
             metadata={"namespace": ns},
             type="Opaque",
-            string_data={"url": webhook_url, "secret": self.webhook_token},
+            string_data={"url": webhook_url, "secret": webhook_token},
             opts=in_cluster,
         )
 
         def from_secret(env: str, secret, key: str) -> dict:
             return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
-        deploy_public = self.deploy_key.public_key_openssh.apply(lambda k: " ".join(k.split()[:2]))
-        self.seed = k8s.batch.v1.Job(
+        deploy_public = deploy_key.public_key_openssh.apply(lambda k: " ".join(k.split()[:2]))
+        seed = k8s.batch.v1.Job(
             f"{name}-seed",
             metadata={"namespace": ns, "annotations": {"cluster-bootstrap/content-sha256": digest}},
             spec={
@@ -231,8 +208,8 @@ class Gitea(pulumi.ComponentResource):
                             "command": ["/bin/sh", "/seed/gitea-seed.sh"],
                             "env": [
                                 {"name": "GITEA_URL", "value": http_url()},
-                                {"name": "ORG", "value": cfg.gitea.org},
-                                {"name": "REPO", "value": cfg.gitea.repo},
+                                {"name": "ORG", "value": args.org},
+                                {"name": "REPO", "value": args.repo},
                                 {"name": "BRANCH", "value": BRANCH},
                                 {"name": "DEPLOY_KEY", "value": deploy_public},
                                 {"name": "DEPLOY_KEY_TITLE", "value": deploy_public.apply(
@@ -259,6 +236,15 @@ class Gitea(pulumi.ComponentResource):
             },
             # why: the Job talks to Gitea's API and git endpoints, up once the release is ready;
             # the admin Secret it reads is the release's too
-            opts=cluster.in_cluster(self, depends_on=[release, admin]),
+            opts=cluster.opts(self, depends_on=[release, admin]),
         )
-        self.register_outputs({"gitRepositoryUrl": self.clone_url})
+        self.source = GitSource(
+            url=handover.clone_url(args.org, args.repo),
+            branch=BRANCH,
+            known_hosts=host_key.public_key_openssh.apply(handover.known_hosts),
+            deploy_key_private=pulumi.Output.secret(deploy_key.private_key_openssh),
+            deploy_key_public=deploy_key.public_key_openssh,
+            webhook_token=webhook_token,
+            seeded=seed,
+        )
+        self.register_outputs({"gitRepositoryUrl": self.source.url})

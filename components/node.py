@@ -14,17 +14,38 @@ import pulumi
 import pulumi_command as command
 
 from components import remote
-from stacks.config import NodeConfig, SshConfig
 
 TYPE = "cluster-bootstrap:hosts:Node"
 UPLOAD_DIR = "/var/lib/cluster-bootstrap/upload"
 
 
 @dataclass(frozen=True)
-class NodeArgs:
-    node: NodeConfig
-    ssh: SshConfig
+class Jump:
+    """A bastion every SSH connection goes through."""
+
+    host: str
+    port: int
+    user: str
+
+
+@dataclass(frozen=True)
+class SshAccess:
+    """How Pulumi reaches one host over SSH."""
+
+    address: str
+    port: int
+    user: str  # root, or a user with passwordless sudo
     private_key: Optional[pulumi.Input[str]]  # secret; None uses the operator's ssh-agent
+    dial_error_limit: int
+    per_dial_timeout: int
+    bastion: Optional[Jump] = None
+
+
+@dataclass(frozen=True)
+class NodeArgs:
+    hostname: str  # also the Kubernetes node name
+    ssh: SshAccess
+    runs_pods: bool  # a worker: it gets the airgap image bundle
     ca_cert_pem: pulumi.Input[str]
     registry_host: str
     k0s_version: str
@@ -34,23 +55,23 @@ class NodeArgs:
     airgap_bundle: Optional[str] = None  # airgap: image bundle for workers
 
 
-def connection(node: NodeConfig, ssh: SshConfig, private_key: Optional[pulumi.Input[str]]) -> command.remote.ConnectionArgs:
+def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
     """SSH settings with dial timeouts and retries on every remote step, through the bastion if any."""
     proxy = None
     if ssh.bastion:
         proxy = command.remote.ProxyConnectionArgs(
             host=ssh.bastion.host,
             port=ssh.bastion.port,
-            user=ssh.bastion.user or ssh.user,
-            private_key=private_key,
+            user=ssh.bastion.user,
+            private_key=ssh.private_key,
             dial_error_limit=ssh.dial_error_limit,
             per_dial_timeout=ssh.per_dial_timeout,
         )
     return command.remote.ConnectionArgs(
-        host=node.address,
+        host=ssh.address,
         port=ssh.port,
         user=ssh.user,
-        private_key=private_key,
+        private_key=ssh.private_key,
         dial_error_limit=ssh.dial_error_limit,
         per_dial_timeout=ssh.per_dial_timeout,
         proxy=proxy,
@@ -64,16 +85,13 @@ class Node(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        self.host = remote.Host(
-            connection=connection(args.node, args.ssh, args.private_key),
-            sudo=args.ssh.user != "root",
-        )
+        self.host = remote.Host(connection=connection(args.ssh), sudo=args.ssh.user != "root")
         child = pulumi.ResourceOptions(parent=self)
         prepared = remote.run(
             f"{name}-prepare",
             self.host,
             "prepare-host.sh",
-            env={"NODE_NAME": args.node.name, "UPLOAD_OWNER": args.ssh.user, "UPLOAD_DIR": UPLOAD_DIR},
+            env={"NODE_NAME": args.hostname, "UPLOAD_OWNER": args.ssh.user, "UPLOAD_DIR": UPLOAD_DIR},
             opts=child,
         )
         after_prepare = pulumi.ResourceOptions(
@@ -105,7 +123,7 @@ class Node(pulumi.ComponentResource):
             target = f"{UPLOAD_DIR}/k0s-{args.k0s_version}"
             uploads.append(self._upload(f"{name}-upload-k0s", args.binary_path, target, after_prepare))
             stage_env["K0S_UPLOADED"] = target
-        if args.airgap_bundle and args.node.is_worker:
+        if args.airgap_bundle and args.runs_pods:
             target = f"{UPLOAD_DIR}/airgap-bundle.tar"
             uploads.append(self._upload(f"{name}-upload-images", args.airgap_bundle, target, after_prepare))
             stage_env["AIRGAP_BUNDLE_UPLOADED"] = target

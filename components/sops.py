@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -16,11 +16,9 @@ import pulumi_random as random
 import yaml
 
 from components import age
-from components.k0s import K0sCluster
-from stacks.config import StackConfig
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:gitops:SopsAgeSecret"
-NAMESPACE = "flux-system"
 SECRET_NAME = "sops-age"
 SECRET_KEY = "age.agekey"  # the key name Flux's kustomize-controller looks for
 ENCRYPTED_FILES = r"\.sops\.ya?ml$"
@@ -44,8 +42,11 @@ def sops_config(recipient: str) -> str:
 
 @dataclass(frozen=True)
 class SopsAgeSecretArgs:
-    cfg: StackConfig
-    cluster: K0sCluster
+    namespace: str  # Flux's namespace: this layer creates it, as the Secret must exist first
+    cluster: InCluster
+    after: Sequence[pulumi.Resource]  # the control plane
+    age_key: Optional[pulumi.Input[str]] = None  # secret; None generates one, kept in state
+    protect: bool = False
 
 
 class SopsAgeSecret(pulumi.ComponentResource):
@@ -58,25 +59,25 @@ class SopsAgeSecret(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SopsAgeSecretArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        cfg, cluster = args.cfg, args.cluster
-        if cfg.sops.age_key is not None:
-            identity = pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip())
+        cluster = args.cluster
+        if args.age_key is not None:
+            identity = pulumi.Output.secret(pulumi.Output.from_input(args.age_key).apply(str.strip))
         else:
             raw = random.RandomBytes(
                 f"{name}-identity", length=32,
-                opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             identity = pulumi.Output.secret(raw.base64.apply(lambda b: age.identity_from_bytes(base64.b64decode(b))))
         # The recipient is public by design: it goes into the repository's .sops.yaml.
         self.recipient = pulumi.Output.unsecret(identity.apply(age.recipient_of))
         self.sops_config = self.recipient.apply(sops_config)
 
-        in_cluster = cluster.in_cluster(self)
+        in_cluster = cluster.opts(self)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": NAMESPACE_LABELS},
+            metadata={"name": args.namespace, "labels": NAMESPACE_LABELS},
             # why: the namespace lives in the cluster, which exists once the control plane is up
-            opts=cluster.in_cluster(self, depends_on=[cluster]),
+            opts=cluster.opts(self, depends_on=args.after),
         )
         self.secret = k8s.core.v1.Secret(
             f"{name}-secret",

@@ -14,10 +14,12 @@ for its pod; Helm's wait on a release with both sees the PVC bound once the pod 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:storage:LocalPathStorage"
 # Published by the project's own release workflow on every tag (no classic chart repository).
@@ -32,9 +34,8 @@ class LocalPathStorageArgs:
     chart_version: str
     busybox_version: str  # the helper pod's image (the chart's default is an unpinned busybox:latest)
     host_path: str  # where volumes live on each node
-    provider: k8s.Provider
-    anchor: pulumi.Resource  # deleted with it: destroying the cluster never deletes these one by one
-    after: list  # what must be up first: the pod network
+    cluster: InCluster
+    after: Sequence[pulumi.Resource]  # what must be up first: the pod network
 
 
 def helm_values(args: LocalPathStorageArgs) -> dict:
@@ -58,8 +59,7 @@ class LocalPathStorage(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata={"name": NAMESPACE},
             # why: stage order: storage comes after the pod network
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, deleted_with=args.anchor,
-                                        depends_on=args.after),
+            opts=args.cluster.opts(self, depends_on=args.after),
         )
         k8s.helm.v3.Release(
             f"{name}-release",
@@ -72,7 +72,6 @@ class LocalPathStorage(pulumi.ComponentResource):
             atomic=True,
             timeout=600,
             # why: its pod needs the pod network (Cilium ready) to start
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, deleted_with=args.anchor,
-                                        depends_on=args.after),
+            opts=args.cluster.opts(self, depends_on=args.after),
         )
         self.register_outputs({"storageClass": self.storage_class})

@@ -1,4 +1,5 @@
-"""The composition: every layer built in stage order, read top-down like k0sctl's phase list."""
+"""The composition: every layer's Args derived from the validated config, layers built in stage
+order, read top-down like k0sctl's phase list. The only place that knows the config model."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ from typing import Optional
 
 import pulumi
 
+from components import handover
 from components.certmanager import CertManager, CertManagerArgs
 from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
 from components.flux import Flux, FluxArgs
 from components.gitea import Gitea, GiteaArgs
-from components.k0s import K0sCluster, K0sClusterArgs
-from components.node import Node, NodeArgs
+from components.k0s import K0sCluster, K0sClusterArgs, Member
+from components.node import Jump, Node, NodeArgs, SshAccess
+from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
+from components.sops import SECRET_NAME as SOPS_SECRET
 from components.sops import SopsAgeSecret, SopsAgeSecretArgs
 from components.storage import LocalPathStorage, LocalPathStorageArgs
-from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
-from stacks.config import StackConfig
+from stacks import facts
+from stacks.config import NodeConfig, StackConfig
 
 DEFAULT_AWS_REGION = "us-east-1"  # Route53 is global; the region only steers cert-manager's STS calls
 
@@ -46,40 +50,47 @@ class Cluster:
             "apiEndpoint": self.k0s.api_endpoint,
             "kubeconfig": pulumi.Output.secret(self.k0s.kubeconfig),
             "sopsAgeRecipient": self.sops.recipient,
-            "gitRepositoryUrl": self.gitea.clone_url,
+            "gitRepositoryUrl": self.gitea.source.url,
         }
+
+
+def ssh_access(cfg: StackConfig, node: NodeConfig) -> SshAccess:
+    ssh = cfg.ssh
+    return SshAccess(
+        address=node.address,
+        port=ssh.port,
+        user=ssh.user,
+        private_key=pulumi.Output.secret(ssh.private_key.get_secret_value()) if ssh.private_key else None,
+        dial_error_limit=ssh.dial_error_limit,
+        per_dial_timeout=ssh.per_dial_timeout,
+        bastion=Jump(ssh.bastion.host, ssh.bastion.port, ssh.bastion.user or ssh.user) if ssh.bastion else None,
+    )
 
 
 def build(cfg: StackConfig) -> Cluster:
     """Create every layer of the stack from its validated configuration."""
-    protect = cfg.protect
+    protect, versions = cfg.protect, cfg.versions
 
-    # Stage 0 — foundation: the zone later layers publish names in, and the internal CA.
+    # Stage 0 — foundation: the zone later layers publish names in, the internal CA, the ACME account.
     dns = DnsZone(
         "dns",
-        DnsZoneArgs(
-            domain=cfg.domain,
-            create_zone=cfg.dns.create_zone,
-            zone_id=cfg.dns.zone_id,
-            protect=protect,
-            api_targets=tuple(cfg.api_targets),
-        ),
+        DnsZoneArgs(domain=cfg.domain, create_zone=cfg.dns.create_zone, zone_id=cfg.dns.zone_id,
+                    protect=protect, api_targets=tuple(cfg.api_targets)),
     )
     ca = InternalCa("ca", InternalCaArgs(common_name=f"{cfg.domain} internal CA", protect=protect))
     acme = AcmeAccount("acme", AcmeAccountArgs(protect=protect))
 
     # Stage 1 — hosts: each prepared, trusting the CA, with k0s staged; in parallel.
-    private_key = pulumi.Output.secret(cfg.ssh.private_key.get_secret_value()) if cfg.ssh.private_key else None
     nodes = [
         Node(
             f"node-{n.name}",
             NodeArgs(
-                node=n,
-                ssh=cfg.ssh,
-                private_key=private_key,
+                hostname=n.name,
+                ssh=ssh_access(cfg, n),
+                runs_pods=n.is_worker,
                 ca_cert_pem=ca.cert_pem,
                 registry_host=f"registry.{cfg.domain}",
-                k0s_version=cfg.versions.k0s,
+                k0s_version=versions.k0s,
                 download_url=cfg.k0s.download_url,
                 sha256=dict(cfg.k0s.sha256),
                 binary_path=cfg.k0s.binary_path,
@@ -90,13 +101,47 @@ def build(cfg: StackConfig) -> Cluster:
     ]
 
     # Stage 2 — control plane: controllers one at a time, then every worker.
-    # (Each node step depends on its own Node component: see components/k0s.py.)
-    k0s = K0sCluster("k0s", K0sClusterArgs(cfg=cfg, nodes=list(zip(cfg.nodes, nodes))))
+    # (Each node's join waits for its own Node layer: see components/k0s.py.)
+    k0s = K0sCluster(
+        "k0s",
+        K0sClusterArgs(
+            version=versions.k0s,
+            members=[Member(name=n.name, role=n.role, host=node.host, ready=node, labels=dict(n.labels))
+                     for n, node in zip(cfg.nodes, nodes)],
+            api_endpoint=facts.api_endpoint(cfg),
+            api_sans=facts.api_sans(cfg),
+            pod_cidr=cfg.k0s.pod_cidr,
+            service_cidr=cfg.k0s.service_cidr,
+            cluster_identifier=f"cluster-bootstrap/{pulumi.get_stack()}",
+            external_address=cfg.k0s.api_address,
+            node_local_load_balancing=facts.node_local_load_balancing(cfg),
+            airgap=bool(cfg.k0s.airgap_bundle),
+            api_proxy=cfg.k0s.api_proxy,
+            reboot_after_reset=cfg.k0s.reboot_after_reset,
+            # A throwaway cluster may already be gone on destroy; never forget prod objects.
+            delete_unreachable=not protect,
+        ),
+    )
 
-    # Stage 3 — network.
+    # Stage 3 — network: Cilium, serving before anything else starts.
+    api_host, api_port = facts.in_cluster_api(cfg)
+    ingress_ip = facts.ingress_ip(cfg)  # Cilium serves on it, the platform stage publishes *.<domain> at it
     cilium = Cilium(
         "cilium",
-        CiliumArgs(cfg=cfg, cluster=k0s),
+        CiliumArgs(
+            version=versions.cilium,
+            cluster=k0s.cluster,
+            admin_host=k0s.admin_host,
+            api_host=api_host,
+            api_port=api_port,
+            pod_cidr=cfg.k0s.pod_cidr,
+            pool=cfg.cilium.load_balancer_pool,
+            ingress_ip=ingress_ip,
+            default_tls=facts.WILDCARD_TLS,
+            nodes=[n.name for n in cfg.workers],
+            # why: the agents and the operator schedule on a complete cluster
+            after=[k0s],
+        ),
         # why: stage order: the network comes up on a complete cluster (children repeat it, as
         # Pulumi children do not inherit a component's depends_on)
         opts=pulumi.ResourceOptions(depends_on=[k0s]),
@@ -109,11 +154,10 @@ def build(cfg: StackConfig) -> Cluster:
         storage = LocalPathStorage(
             "storage",
             LocalPathStorageArgs(
-                chart_version=cfg.versions.local_path_provisioner,
-                busybox_version=cfg.versions.busybox,
+                chart_version=versions.local_path_provisioner,
+                busybox_version=versions.busybox,
                 host_path=cfg.storage.local_path,
-                provider=k0s.provider,
-                anchor=k0s.anchor,
+                cluster=k0s.cluster,
                 # why: the provisioner's pod needs the pod network (Cilium serving)
                 after=[cilium],
             ),
@@ -123,8 +167,23 @@ def build(cfg: StackConfig) -> Cluster:
     # Stage 4 — platform TLS: DNS-01 credentials, cert-manager, issuers, the wildcard certificate.
     cert_manager = CertManager(
         "cert-manager",
-        CertManagerArgs(cfg=cfg, cluster=k0s, cilium=cilium, dns=dns, ca=ca, account=acme,
-                        aws_region=pulumi.Config("aws").get("region") or DEFAULT_AWS_REGION),
+        CertManagerArgs(
+            version=versions.cert_manager,
+            cluster=k0s.cluster,
+            domain=cfg.domain,
+            zone_id=dns.zone_id,
+            acme_email=cfg.acme.email,
+            acme_server=cfg.acme.server,
+            iam_role=cfg.acme.iam_role,
+            aws_region=pulumi.Config("aws").get("region") or DEFAULT_AWS_REGION,
+            ca_cert_pem=ca.cert_pem,
+            ca_key_pem=ca.private_key_pem,
+            account_key_pem=acme.private_key_pem,
+            ingress_ip=ingress_ip,
+            wildcard_tls=facts.WILDCARD_TLS,
+            # why: cert-manager's pods need the pod network
+            after=[cilium],
+        ),
         # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place
         opts=pulumi.ResourceOptions(depends_on=[cilium, dns]),
     )
@@ -132,21 +191,53 @@ def build(cfg: StackConfig) -> Cluster:
     # Stage 5 — GitOps: the age identity, a seeded in-cluster Gitea, and Flux syncing from it.
     sops = SopsAgeSecret(
         "sops",
-        SopsAgeSecretArgs(cfg=cfg, cluster=k0s),
+        SopsAgeSecretArgs(
+            namespace=handover.FLUX_NAMESPACE,
+            cluster=k0s.cluster,
+            # why: its namespace lives in the cluster, up once the control plane is
+            after=[k0s],
+            age_key=pulumi.Output.secret(cfg.sops.age_key.get_secret_value()) if cfg.sops.age_key else None,
+            protect=protect,
+        ),
         # why: its namespace and Secret live in the cluster (children repeat it)
         opts=pulumi.ResourceOptions(depends_on=[k0s]),
     )
+    storage_layer = [storage] if storage else []
     gitea = Gitea(
         "gitea",
-        GiteaArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops_config=sops.sops_config,
-                  storage_class=storage_class, storage=[storage] if storage else []),
+        GiteaArgs(
+            chart_version=versions.gitea,
+            domain=cfg.domain,
+            org=cfg.gitea.org,
+            repo=cfg.gitea.repo,
+            storage_class=storage_class,
+            sops_config=sops.sops_config,
+            cluster=k0s.cluster,
+            # why: Gitea's pods need the pod network
+            after=[cilium],
+            # why: Helm waits for Gitea's volume to be bound through the storage layer's class
+            storage_ready=storage_layer,
+        ),
         # why: stage order: Gitea's pods need the pod network, its volume the storage layer
         # (children repeat it)
-        opts=pulumi.ResourceOptions(depends_on=[cilium, *([storage] if storage else [])]),
+        opts=pulumi.ResourceOptions(depends_on=[cilium, *storage_layer]),
     )
     flux = Flux(
         "flux",
-        FluxArgs(cfg=cfg, cluster=k0s, cilium=cilium, sops=sops, gitea=gitea),
+        FluxArgs(
+            operator_version=versions.flux_operator,
+            flux_version=versions.flux,
+            cluster=k0s.cluster,
+            namespace=sops.namespace.metadata.name,
+            namespace_ready=sops.namespace,
+            decryption_secret=SOPS_SECRET,
+            decryption_ready=sops.secret,
+            source=gitea.source,
+            path=cfg.flux.path,
+            substitutions={"CLUSTER_DOMAIN": cfg.domain, "ACME_ISSUER": cert_manager.default_issuer},
+            # why: Flux's controllers need the pod network
+            after=[cilium],
+        ),
         # why: Flux syncs from the seeded Gitea and decrypts with the age identity; its
         # controllers need the pod network (children repeat the precise edges)
         opts=pulumi.ResourceOptions(depends_on=[gitea, sops, cilium]),

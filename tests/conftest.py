@@ -1,6 +1,6 @@
 """Run the real program (__main__.py) under Pulumi's mock monitor with each committed stack.
 
-The recording monitor is `stacks.offline.RecordingMonitor` (a `pulumi.runtime.mocks.MockMonitor`
+The recording monitor is `tooling.offline.RecordingMonitor` (a `pulumi.runtime.mocks.MockMonitor`
 subclass, shared with `make plan`): it keeps each registration's type, name, parent, dependencies,
 propertyDependencies and options (protect, additionalSecretOutputs, deletedWith, provider…).
 Preview mode leaves computed outputs unknown, as a first `pulumi preview` does.
@@ -14,9 +14,9 @@ from typing import Any, Optional
 
 import pytest
 
-from stacks import offline
+from tooling import offline
 from stacks.config import NAMESPACE, _decode
-from stacks.offline import Recording, RecordingMonitor  # noqa: F401  (re-exported for tests)
+from tooling.offline import Recording, RecordingMonitor  # noqa: F401  (re-exported for tests)
 
 STACKS = ("dev", "prod")
 MODES = {"preview": True, "up": False}

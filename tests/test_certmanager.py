@@ -186,3 +186,24 @@ def test_iam_objects_are_accepted_by_iam(aws, iam_role):
     key = iam.create_access_key(UserName="dns01")["AccessKey"]
     assert key["Status"] == "Active"
     assert iam.list_user_policies(UserName="dns01")["PolicyNames"] == ["dns01"]
+
+
+def test_builds_from_its_args_alone():
+    from components.certmanager import CertManager, CertManagerArgs
+    from tests import standalone
+    from tests.pins import VERSIONS
+
+    def program():
+        CertManager("tls", CertManagerArgs(
+            version=VERSIONS["certManager"], cluster=standalone.cluster(), domain="lab.example.net",
+            zone_id="Z0123456789ABC", acme_email="ops@example.net", acme_server="production", iam_role=False,
+            aws_region="eu-west-1", ca_cert_pem="-----BEGIN CERTIFICATE-----\n", ca_key_pem="key",
+            account_key_pem="key", ingress_ip="192.0.2.201", wildcard_tls=("ingress", "default-tls"),
+            after=[standalone.marker()]))
+
+    rec = standalone.build(program)
+    wildcard = rec.named("tls-wildcard").inputs
+    assert wildcard["metadata"]["namespace"] == "ingress" and wildcard["spec"]["secretName"] == "default-tls"
+    assert wildcard["spec"]["issuerRef"]["name"] == "letsencrypt-production"
+    (record,) = rec.of_type("aws:route53/record:Record")
+    assert (record.inputs["name"], record.inputs["records"]) == ("*.lab.example.net", ["192.0.2.201"])

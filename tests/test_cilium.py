@@ -74,7 +74,7 @@ def test_external_api_address_is_what_agents_use():
 
 
 def test_ingress_address_is_the_first_usable_pool_address():
-    from components.cilium import ingress_ip
+    from stacks.facts import ingress_ip
     from stacks.config import validate
     from tests.conftest import raw_config
 
@@ -82,3 +82,22 @@ def test_ingress_address_is_the_first_usable_pool_address():
                      ("198.51.100.200-198.51.100.220", "198.51.100.200")):
         cfg = validate({**raw_config("dev"), "cilium": {"loadBalancerPool": pool}}, "dev")
         assert ingress_ip(cfg) == ip
+
+
+def test_builds_from_its_args_alone():
+    from components.cilium import Cilium, CiliumArgs
+    from tests import standalone
+
+    def program():
+        Cilium("net", CiliumArgs(
+            version=VERSIONS["cilium"], cluster=standalone.cluster(), admin_host=standalone.host(),
+            api_host="192.0.2.50", api_port=6443, pod_cidr="10.42.0.0/16", pool="192.0.2.200/29",
+            ingress_ip="192.0.2.201", default_tls=("ingress", "default-tls"), nodes=["a", "b", "c"],
+            after=[standalone.marker()]))
+
+    rec = standalone.build(program)
+    values = rec.named("net-release").inputs["values"]
+    assert (values["k8sServiceHost"], values["operator"]["replicas"]) == ("192.0.2.50", 2)
+    assert values["ingressController"]["defaultSecretName"] == "default-tls"
+    assert "NODES='a b c'" in rec.named("net-agents-ready").inputs["create"]
+    assert "LB_SERVICE=kube-system/cilium-ingress=192.0.2.201" in rec.named("net-ingress-ready").inputs["create"]

@@ -175,7 +175,7 @@ def test_program_raises_one_run_error_before_any_resource():
 
 
 def test_program_registers_nothing_when_config_is_bad():
-    from stacks import offline
+    from tooling import offline
 
     config, _ = offline.stack_config("dev")
     config["cluster-bootstrap:nodes"] = "[]"

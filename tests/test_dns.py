@@ -91,3 +91,13 @@ def test_records_are_accepted_by_route53(aws):
     listed = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     api = [r for r in listed if r["Name"].rstrip(".") == "api.k8s.example.org"]
     assert [v["Value"] for v in api[0]["ResourceRecords"]] == ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
+
+
+def test_builds_from_its_args_alone():
+    from components.dns import DnsZone, DnsZoneArgs
+    from tests import standalone
+
+    rec = standalone.build(lambda: DnsZone("zone", DnsZoneArgs(domain="lab.example.net",
+                                                             api_targets=("2001:db8::10", "192.0.2.10"))))
+    kinds = {r.inputs["type"]: r.inputs["records"] for r in rec.of_type(RECORD)}
+    assert kinds == {"A": ["192.0.2.10"], "AAAA": ["2001:db8::10"]}

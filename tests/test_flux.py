@@ -90,3 +90,32 @@ def test_no_secret_in_plain_text_in_outputs(up):
     public = {k: v for k, v in up.outputs.items() if k not in up.secret_outputs}
     for secret in secrets:
         assert secret not in repr(public)
+
+
+def test_builds_from_its_args_alone():
+    import pulumi
+
+    from components.flux import Flux, FluxArgs
+    from components.handover import GitSource
+    from tests import standalone
+    from tests.pins import VERSIONS
+
+    def program():
+        seeded = standalone.marker("seeded")
+        ready = standalone.marker("namespace")
+        source = GitSource(url="ssh://git@git.example.net:22/fleet.git", branch="trunk",
+                           known_hosts=pulumi.Output.from_input("git.example.net ssh-ed25519 AAAA\n"),
+                           deploy_key_private=pulumi.Output.secret("-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+                           deploy_key_public=pulumi.Output.from_input("ssh-ed25519 AAAA"),
+                           webhook_token=pulumi.Output.secret("t" * 40), seeded=seeded)
+        Flux("cd", FluxArgs(operator_version=VERSIONS["fluxOperator"], flux_version=VERSIONS["flux"],
+                            cluster=standalone.cluster(), namespace=pulumi.Output.from_input("gitops"),
+                            namespace_ready=ready, decryption_secret="age", decryption_ready=ready,
+                            source=source, path="clusters/lab", substitutions={"X": "1"}, after=[]))
+
+    rec = standalone.build(program)
+    repository = rec.named("cd-git-repository")
+    assert repository.inputs["spec"]["ref"] == {"branch": "trunk"}
+    assert rec.named("seeded").urn in repository.dependencies
+    spec = rec.named("cd-kustomization").inputs["spec"]
+    assert (spec["path"], spec["postBuild"]["substitute"]) == ("./clusters/lab", {"X": "1"})

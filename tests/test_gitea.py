@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components import gitea
-from components.flux import receiver_path
+from components.handover import receiver_path
 from tests import fake_gitea
 from tests.conftest import in_cluster_objects
 from tests.manifests import validate
@@ -182,3 +182,20 @@ def test_seed_fails_clearly_on_bad_credentials(server, tmp_path):
     failed = seed(server, tmp_path, password="wrong")
     assert failed.returncode != 0
     assert "reading organisation platform: HTTP 401" in failed.stderr
+
+
+def test_builds_from_its_args_alone():
+    from components.gitea import Gitea, GiteaArgs
+    from tests import standalone
+    from tests.pins import VERSIONS
+
+    def program():
+        Gitea("git", GiteaArgs(chart_version=VERSIONS["gitea"], domain="lab.example.net", org="infra",
+                               repo="fleet", storage_class="fast", sops_config="creation_rules: []\n",
+                               cluster=standalone.cluster(), after=[standalone.marker()]))
+
+    rec = standalone.build(program)
+    values = rec.named("git-release").inputs["values"]
+    assert values["persistence"]["storageClass"] == "fast"
+    assert values["gitea"]["config"]["server"]["ROOT_URL"] == "https://git.lab.example.net/"
+    assert rec.outputs == {} and rec.named("git-seed").type == "kubernetes:batch/v1:Job"

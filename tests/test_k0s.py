@@ -6,8 +6,7 @@ import base64
 
 import yaml
 
-from components.k0s import k0s_config, point_kubeconfig
-from stacks.config import validate
+from components.k0s import point_kubeconfig
 from tests.conftest import raw_config, run_stack, run_with
 from tests.pins import VERSIONS
 
@@ -38,8 +37,7 @@ def test_config_for_cilium_and_identical_on_every_controller(preview):
 
 
 def test_external_api_address_replaces_node_local_load_balancing():
-    raw = raw_config("prod") | {"k0s": {"apiAddress": "198.51.100.10"}}
-    spec = k0s_config(validate(raw, "prod"))["spec"]
+    spec = rendered_config(run_with(stack="prod", k0s={"apiAddress": "198.51.100.10"}), "k0s-cp-1")["spec"]
     assert spec["api"]["externalAddress"] == "198.51.100.10"
     assert "nodeLocalLoadBalancing" not in spec["network"]
 
@@ -142,3 +140,24 @@ def test_version_bump_updates_every_node_in_place():
     for step in CONTROLLERS + WORKERS:
         assert f"K0S_VERSION={bumped}" in new.named(step).inputs["create"]
         assert old.named(step).urn == new.named(step).urn  # same resource: an update, not a replace
+
+
+def test_builds_from_its_args_alone():
+    from components.k0s import K0sCluster, K0sClusterArgs, Member
+    from tests import standalone
+
+    def program():
+        ready = standalone.marker()
+        K0sCluster("cp", K0sClusterArgs(
+            version=VERSIONS["k0s"],
+            members=[Member("w1", "worker", standalone.host("192.0.2.61"), ready),
+                     Member("c1", "controller", standalone.host("192.0.2.60"), ready)],
+            api_endpoint="https://192.0.2.60:6443", api_sans=["192.0.2.60"], pod_cidr="10.42.0.0/16",
+            service_cidr="10.43.0.0/16", cluster_identifier="elsewhere/one"))
+
+    rec = standalone.build(program)
+    # the controller creates the cluster even when listed second; the worker joins after it
+    assert rec.named("cp-c1").urn in rec.named("cp-w1").dependencies
+    assert "K0S_CONFIG_B64" in rec.named("cp-c1").inputs["create"]
+    (provider,) = rec.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["clusterIdentifier"] == "elsewhere/one"

@@ -90,3 +90,22 @@ def test_internal_ca_is_long_lived_and_protected_in_prod(rec):
     assert cert.inputs["isCaCertificate"] is True and cert.inputs["validityPeriodHours"] == 87600
     assert key.protect is cert.protect is (rec.stack == "prod")
     assert "privateKeyPem" in key.additional_secret_outputs
+
+
+def test_builds_from_its_args_alone():
+    from components.node import Jump, Node, NodeArgs, SshAccess
+    from tests import standalone
+    from tests.pins import VERSIONS
+
+    def program():
+        Node("edge", NodeArgs(
+            hostname="edge-1", runs_pods=True, ca_cert_pem="-----BEGIN CERTIFICATE-----\n",
+            registry_host="registry.example.org", k0s_version=VERSIONS["k0s"],
+            download_url="https://mirror.example.org/{version}/k0s-{arch}",
+            ssh=SshAccess(address="192.0.2.70", port=2222, user="ops", private_key=None, dial_error_limit=3,
+                          per_dial_timeout=5, bastion=Jump("198.51.100.5", 22, "jump"))))
+
+    rec = standalone.build(program)
+    conn = rec.named("edge-prepare").inputs["connection"]
+    assert (conn["host"], conn["port"], conn["user"], conn["proxy"]["user"]) == ("192.0.2.70", 2222, "ops", "jump")
+    assert rec.named("edge-prepare").inputs["create"].startswith("sudo -n env ")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks import plan
+from tooling import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):
 
 
 def test_make_plan_runs_as_a_command(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "stacks.plan", "--out", str(tmp_path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Offline plan of stack 'dev'" in done.stdout

@@ -1,6 +1,6 @@
 """The README's configuration reference matches the config model."""
 
-from stacks import reference
+from tooling import reference
 
 
 def test_config_reference_is_in_sync():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components import remote
-from stacks.fakes import key_and_cert
+from tooling.fakes import key_and_cert
 from tests.hostrun import STANDINS, new_host, twice
 
 SCRIPTS = sorted(p.name for p in remote.SCRIPTS.glob("*.sh") if p.name != "lib.sh")

@@ -100,3 +100,17 @@ def test_real_sops_round_trip(up, tmp_path):
     refused = subprocess.run(decrypt, cwd=tmp_path, capture_output=True, text=True,
                              env={**env, "SOPS_AGE_KEY": stranger})
     assert refused.returncode != 0
+
+
+def test_builds_from_its_args_alone():
+    from components.sops import SopsAgeSecret, SopsAgeSecretArgs
+    from tests import standalone
+
+    def program():
+        SopsAgeSecret("age", SopsAgeSecretArgs(namespace="gitops", cluster=standalone.cluster(),
+                                               after=[standalone.marker()], age_key=IDENTITY))
+
+    rec = standalone.build(program)
+    assert rec.named("age-namespace").inputs["metadata"]["name"] == "gitops"
+    assert rec.named("age-secret").inputs["stringData"]["age.agekey"].strip() == IDENTITY
+    assert rec.named("age-secret").is_secret("stringData")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stacks import graph
+from tooling import graph
 
 
 def test_every_layer_has_a_known_stage(rec):
@@ -39,7 +39,7 @@ def test_children_are_named_after_their_layer(rec):
 
 def test_critical_path_does_not_grow_with_workers():
     """Workers join in parallel: 47 workers make the slow-step chain no longer than 2 do."""
-    from stacks import bench, offline
+    from tooling import bench, offline
 
     five = offline.run("dev", preview=True, config=bench.scaled_config(2)[0])
     fifty = offline.run("dev", preview=True, config=bench.scaled_config(47)[0])

@@ -54,3 +54,20 @@ def test_the_users_own_class_installs_nothing():
     gitea = rec.named("gitea-release")
     assert gitea.inputs["values"]["persistence"]["storageClass"] == "ceph-rbd"
     assert rec.depends_transitively(gitea.urn, rec.named("cilium-ingress-ready").urn)
+
+
+def test_builds_from_its_args_alone():
+    from components.storage import LocalPathStorage, LocalPathStorageArgs
+    from tests import standalone
+
+    def program():
+        before = standalone.marker()
+        LocalPathStorage("disks", LocalPathStorageArgs(
+            chart_version=VERSIONS["localPathProvisioner"], busybox_version=VERSIONS["busybox"],
+            host_path="/data", cluster=standalone.cluster(), after=[before]))
+
+    rec = standalone.build(program)
+    release = rec.named("disks-release")
+    assert release.inputs["values"]["nodePathMap"][0]["paths"] == ["/data"]
+    assert rec.named("test-before").urn in release.dependencies
+    assert release.deleted_with == rec.named("test-anchor").urn

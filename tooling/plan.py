@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pulumi
 
-from stacks import graph, offline
+from tooling import graph, offline
 
 
 def render(rec: offline.Recording) -> str:

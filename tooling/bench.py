@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from stacks import offline
+from tooling import offline
 
 SLOW_TYPES = (
     "command:remote:Command",

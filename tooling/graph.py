@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.offline import Recording, Registration
+from tooling.offline import Recording, Registration
 
 PROJECT_PREFIX = "cluster-bootstrap:"
 

@@ -11,7 +11,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 from google.protobuf import json_format
@@ -22,7 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime import config as runtime_config
 
 from stacks.config import NAMESPACE
-from stacks.fakes import fake_call, fake_outputs
+from tooling.fakes import fake_call, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = rpc._special_secret_sig
@@ -234,6 +234,20 @@ def run(
     pass `recording` to see what was registered before the error)."""
     if config is None:
         config, secret_keys = stack_config(stack)
+    return run_function(lambda: runpy.run_path(str(program), run_name="__main__"), stack, preview,
+                        config, secret_keys, recording)
+
+
+def run_function(
+    function: Callable[[], Any],
+    stack: str = "test",
+    preview: bool = False,
+    config: Optional[dict[str, str]] = None,
+    secret_keys: Optional[list[str]] = None,
+    recording: Optional[Recording] = None,
+) -> Recording:
+    """Run any Pulumi code (a component built from its Args, say) under mocks; what it registered."""
+    config = config or {}
     recording = recording or Recording(stack=stack, preview=preview)
     mocks = FakeCloud(preview)
     monitor = RecordingMonitor(mocks, recording)
@@ -244,9 +258,7 @@ def run(
         settings.set_root_resource(None)
         pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=preview, monitor=monitor)
         settings.set_root_resource(None)  # run_in_stack makes the Stack that carries the exports
-        loop.run_until_complete(
-            pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(program), run_name="__main__"))
-        )
+        loop.run_until_complete(pulumi.runtime.stack.run_in_stack(function))
     finally:
         settings.SETTINGS.rpc_manager.clear()
         settings.SETTINGS.outputs.clear()
