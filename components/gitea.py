@@ -33,8 +33,8 @@ ADMIN_SECRET = "gitea-admin"
 HOST_KEY_SECRET = "gitea-ssh-host-key"
 HOST_KEY_DIR = "/etc/gitea-ssh"
 HTTP_PORT = 3000
-# The seed Job's tools (sh, curl, git, tar): the rootless Gitea image, pinned.
-TOOLS_IMAGE = "docker.io/gitea/gitea:1.24.6-rootless"
+# The seed Job's tools (sh, curl, git, tar): Gitea's rootless image, at the app version pinned.
+TOOLS_IMAGE = "docker.io/gitea/gitea:{version}-rootless"
 GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
 SEED_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-seed.sh"  # runs in the cluster
 
@@ -100,6 +100,7 @@ def helm_values(domain: str, storage_class: str) -> dict:
 @dataclass(frozen=True)
 class GiteaArgs:
     chart_version: str
+    app_version: str  # Gitea itself (the chart's appVersion): the seed Job's tools image
     domain: str  # Gitea's public name is git.<domain> (exposed later by Flux)
     org: str
     repo: str
@@ -204,7 +205,7 @@ class Gitea(pulumi.ComponentResource):
                                             "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": "seed",
-                            "image": TOOLS_IMAGE,
+                            "image": TOOLS_IMAGE.format(version=args.app_version),
                             "command": ["/bin/sh", "/seed/gitea-seed.sh"],
                             "env": [
                                 {"name": "GITEA_URL", "value": http_url()},

@@ -207,6 +207,7 @@ def build(cfg: StackConfig) -> Cluster:
         "gitea",
         GiteaArgs(
             chart_version=versions.gitea,
+            app_version=versions.gitea_app,
             domain=cfg.domain,
             org=cfg.gitea.org,
             repo=cfg.gitea.repo,

@@ -154,6 +154,8 @@ class Versions(_Model):
     cilium: Annotated[str, AfterValidator(v.semver)] = Field(description="Cilium Helm chart.")
     cert_manager: Annotated[str, AfterValidator(v.semver)] = Field(description="cert-manager Helm chart.")
     gitea: Annotated[str, AfterValidator(v.semver)] = Field(description="Gitea Helm chart.")
+    gitea_app: Annotated[str, AfterValidator(v.semver)] = Field(
+        description="Gitea release the chart ships (its appVersion): the seed Job's tools image.")
     flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release (the FluxInstance distribution).")
     flux_operator: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux Operator Helm chart.")
     local_path_provisioner: Annotated[str, AfterValidator(v.semver)] = Field(
@@ -348,7 +350,7 @@ def raw_from_pulumi() -> tuple[dict[str, Any], frozenset[str]]:
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = NAMESPACE + ":"
-    raw = {k[len(prefix):]: _decode(val) for k, val in merged.items() if k.startswith(prefix)}
+    raw = {k[len(prefix):]: decode_value(val) for k, val in merged.items() if k.startswith(prefix)}
     secret = frozenset(k[len(prefix):] for k in raw_secret_keys() if k.startswith(prefix))
     return raw, secret
 
@@ -359,7 +361,7 @@ def raw_secret_keys() -> set[str]:
     return set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
 
 
-def _decode(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:

@@ -1,4 +1,7 @@
-"""Run the real program (__main__.py) under Pulumi's mock monitor with each committed stack.
+"""Run the real program (__main__.py) under Pulumi's mock monitor with the tests' own stacks.
+
+The stack files are fixtures under tests/fixtures (copies the tests own), never the committed
+Pulumi.<stack>.yaml: those are the user's to edit, and are only checked for being valid.
 
 The recording monitor is `tooling.offline.RecordingMonitor` (a `pulumi.runtime.mocks.MockMonitor`
 subclass, shared with `make plan`): it keeps each registration's type, name, parent, dependencies,
@@ -10,38 +13,46 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
-from tooling import offline
-from stacks.config import NAMESPACE, _decode
+from tooling import offline, stackfile
+from stacks.config import NAMESPACE, decode_value
 from tooling.offline import Recording, RecordingMonitor  # noqa: F401  (re-exported for tests)
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STACKS = ("dev", "prod")
 MODES = {"preview": True, "up": False}
 _cache: dict[tuple[str, bool], Recording] = {}
 
 
+def fixture_config(stack: str) -> tuple[dict[str, str], list[str]]:
+    """A fixture stack's config, as the engine would pass it."""
+    return stackfile.read(stack, stack_dir=FIXTURES)
+
+
 def run_stack(stack: str, preview: bool) -> Recording:
-    """The committed stack's recording (each stack and mode runs once per session)."""
+    """A fixture stack's recording (each stack and mode runs once per session)."""
     key = (stack, preview)
     if key not in _cache:
-        _cache[key] = offline.run(stack, preview=preview)
+        config, secret = fixture_config(stack)
+        _cache[key] = offline.run(stack, preview=preview, config=config, secret_keys=secret)
     return _cache[key]
 
 
 def raw_config(stack: str = "dev") -> dict[str, Any]:
-    """A committed stack's config as decoded values by key (without the namespace)."""
-    config, _ = offline.stack_config(stack)
+    """A fixture stack's config as decoded values by key (without the namespace)."""
+    config, _ = fixture_config(stack)
     prefix = NAMESPACE + ":"
-    return {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)}
 
 
 def run_with(stack: str = "dev", preview: bool = True, secret: Optional[list[str]] = None,
              **changes: Any) -> Recording:
-    """Run the program with a stack's config changed (a value of None removes the key)."""
-    config, _ = offline.stack_config(stack)
+    """Run the program with a fixture stack's config changed (a value of None removes the key)."""
+    config, _ = fixture_config(stack)
     for key, value in changes.items():
         full = f"{NAMESPACE}:{key}"
         if value is None:

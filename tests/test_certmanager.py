@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 
 from tests.conftest import first_controller, in_cluster_objects, run_with
 from tests.manifests import validate
+from tests.pins import VERSIONS
 
 ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 ZONE_ARN_PREFIX = "arn:aws:route53:::hostedzone/"
@@ -22,7 +24,7 @@ def test_every_object_is_valid(up):
 
 def test_release_is_pinned_installs_crds_and_follows_cilium(rec):
     release = rec.named("cert-manager-release")
-    assert (release.inputs["chart"], release.inputs["version"]) == ("cert-manager", "v1.19.2")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("cert-manager", VERSIONS["certManager"])
     assert release.inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
     assert release.inputs["values"]["crds"] == {"enabled": True, "keep": True}
     assert rec.depends_transitively(release.urn, rec.named("cilium-release").urn)
@@ -160,7 +162,7 @@ def test_validation_rejects_unknown_fields(up):
     """The validators are strict: a misspelt field in any of these objects fails."""
     issuer = json.loads(json.dumps(up.named("cert-manager-letsencrypt-staging").inputs))
     issuer["spec"]["acme"]["solvers"][0]["dns01"]["route53"]["hostedZoneId"] = "Z1"  # real name: hostedZoneID
-    with pytest.raises(ValueError):
+    with pytest.raises(jsonschema.ValidationError, match="hostedZoneId"):
         validate(issuer)
     secret = json.loads(json.dumps(up.named("cert-manager-account-key").inputs))
     secret["stringdata"] = secret.pop("stringData")
@@ -191,7 +193,6 @@ def test_iam_objects_are_accepted_by_iam(aws, iam_role):
 def test_builds_from_its_args_alone():
     from components.certmanager import CertManager, CertManagerArgs
     from tests import standalone
-    from tests.pins import VERSIONS
 
     def program():
         CertManager("tls", CertManagerArgs(

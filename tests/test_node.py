@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from tests.conftest import run_with
+from tests.pins import VERSIONS
 
 COMMAND = "command:remote:Command"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -64,7 +65,7 @@ def test_trust_ca_carries_the_internal_ca_and_removes_it_on_delete(up):
 def test_k0s_is_staged_at_the_pinned_version(rec):
     parts = node_children(rec, "node-dev-1" if rec.stack == "dev" else "node-cp-1")
     create = parts["stage-k0s"].inputs["create"]
-    assert "K0S_VERSION=v1.34.2+k0s.0" in create
+    assert f"K0S_VERSION={VERSIONS['k0s']}" in create
     assert "K0S_URL='https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}'" in create
 
 
@@ -95,7 +96,6 @@ def test_internal_ca_is_long_lived_and_protected_in_prod(rec):
 def test_builds_from_its_args_alone():
     from components.node import Jump, Node, NodeArgs, SshAccess
     from tests import standalone
-    from tests.pins import VERSIONS
 
     def program():
         Node("edge", NodeArgs(

@@ -8,14 +8,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from tooling import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def project(tmp_path: Path, stacks=("dev", "prod")) -> Path:
+    """A project directory holding Pulumi.yaml and the fixture stacks (the tests' own)."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    for stack in stacks:
+        (tmp_path / "project" / f"Pulumi.{stack}.yaml").write_text((FIXTURES / f"Pulumi.{stack}.yaml").read_text())
+    return tmp_path / "project"
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
-    assert plan.main(["--stack", stack, "--out", str(tmp_path)]) == 0
+    assert plan.main(["--stack", stack, "--project-dir", str(project(tmp_path)), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Stage 0 · foundation" in out and "DnsZone dns" in out
     assert "Resources by type" in out and "aws:route53/zone:Zone" in out
@@ -30,10 +40,10 @@ def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
 
 
 def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):
-    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    bad = (ROOT / "Pulumi.dev.yaml").read_text().replace("server: staging", "server: prod")
-    (tmp_path / "Pulumi.broken.yaml").write_text(bad)
-    code = plan.main(["--stack", "broken", "--project-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    bad = (FIXTURES / "Pulumi.dev.yaml").read_text().replace("server: staging", "server: prod")
+    proj = project(tmp_path)
+    (proj / "Pulumi.broken.yaml").write_text(bad)
+    code = plan.main(["--stack", "broken", "--project-dir", str(proj), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
     assert "acme.server: 'prod' is not allowed; allowed: 'staging' or 'production'" in err
@@ -41,7 +51,16 @@ def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):
 
 
 def test_make_plan_runs_as_a_command(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--project-dir", str(project(tmp_path)),
+                           "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Offline plan of stack 'dev'" in done.stdout
+
+
+def test_a_missing_stack_file_is_a_clean_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--stack", "staging", "--project-dir",
+                           str(project(tmp_path)), "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "no stack file Pulumi.staging.yaml" in done.stderr and "make stack STACK=staging" in done.stderr
+    assert "Traceback" not in done.stderr

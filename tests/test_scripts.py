@@ -14,9 +14,10 @@ import pytest
 from components import remote
 from tooling.fakes import key_and_cert
 from tests.hostrun import STANDINS, new_host, twice
+from tests.pins import VERSIONS
 
 SCRIPTS = sorted(p.name for p in remote.SCRIPTS.glob("*.sh") if p.name != "lib.sh")
-VERSION = "v1.34.2+k0s.0"
+VERSION = VERSIONS["k0s"]
 URL = "https://mirror.example.org/k0s/{version}/k0s-{version}-{arch}"
 
 

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from tooling import offline
+from tooling import offline, stackfile
 
 SLOW_TYPES = (
     "command:remote:Command",
@@ -48,9 +48,11 @@ def critical_path(rec: offline.Recording) -> list[str]:
     return list(max((longest(urn) for urn in rec.resources), key=len, default=()))
 
 
-def scaled_config(workers: int, controllers: int = 3) -> tuple[dict[str, str], list[str]]:
-    """The dev stack with `controllers` + `workers` nodes on documentation addresses."""
-    config, secret = offline.stack_config("dev")
+def scaled_config(workers: int, controllers: int = 3,
+                  base: tuple[dict[str, str], list[str]] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The dev stack (or `base`) with `controllers` + `workers` nodes on documentation addresses."""
+    config, secret = base or stackfile.read("dev")
+    config = dict(config)
     nodes = [{"name": f"cp-{i + 1}", "address": f"198.51.100.{11 + i}", "role": "controller"}
              for i in range(controllers)]
     nodes += [{"name": f"worker-{i + 1}", "address": f"192.0.2.{11 + i}", "role": "worker"}
@@ -72,7 +74,7 @@ def measure(label: str, config, secret) -> dict:
 
 def main() -> int:
     rows = [
-        measure("dev (1 node)", *offline.stack_config("dev")),
+        measure("dev (1 node)", *stackfile.read("dev")),
         measure("3 controllers + 2 workers", *scaled_config(2)),
         measure("3 controllers + 47 workers", *scaled_config(47)),
     ]

@@ -7,13 +7,11 @@ ids and every output the provider computes are unknown. Up mode fills them with 
 from __future__ import annotations
 
 import asyncio
-import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import yaml
 from google.protobuf import json_format
 
 import pulumi
@@ -22,6 +20,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime import config as runtime_config
 
 from stacks.config import NAMESPACE
+from tooling import stackfile
 from tooling.fakes import fake_call, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +47,7 @@ class Registration:
     ignore_changes: list[str]
     replace_on_changes: list[str]
     delete_before_replace: bool
+    retain_on_delete: bool
     secret_paths: list[str]
 
     def is_secret(self, prop: str) -> bool:
@@ -157,6 +157,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
             delete_before_replace=request.deleteBeforeReplace,
+            retain_on_delete=request.retainOnDelete,
             secret_paths=sorted(_secret_paths(raw)),
         )
         return response
@@ -194,34 +195,6 @@ def _secret_paths(value: Any, path: str = "") -> set[str]:
     return set()
 
 
-def stack_config(stack: str, project_dir: Path = ROOT) -> tuple[dict[str, str], list[str]]:
-    """The config the engine would pass: Pulumi.yaml defaults overlaid by Pulumi.<stack>.yaml."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    values: dict[str, Any] = {}
-    for key, decl in (project.get("config") or {}).items():
-        full = key if ":" in key else f"{NAMESPACE}:{key}"
-        if isinstance(decl, dict) and "value" in decl:
-            values[full] = decl["value"]
-        elif isinstance(decl, dict) and "default" in decl:
-            values[full] = decl["default"]
-        elif not isinstance(decl, dict):
-            values[full] = decl
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.exists():
-        raise FileNotFoundError(f"no stack file {stack_file.name}")
-    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
-        full = key if ":" in key else f"{NAMESPACE}:{key}"
-        if isinstance(value, dict) and "secure" in value:
-            raise ValueError(f"{stack_file.name}: {key} is encrypted; the offline plan cannot decrypt it")
-        values[full] = value
-    return {k: _encode(v) for k, v in values.items()}, []
-
-
-def _encode(value: Any) -> str:
-    """Config values reach the program as strings; objects, lists and booleans as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def run(
     stack: str,
     preview: bool,
@@ -233,7 +206,7 @@ def run(
     """Run the program once under mocks and return what it registered (raises what it raises;
     pass `recording` to see what was registered before the error)."""
     if config is None:
-        config, secret_keys = stack_config(stack)
+        config, secret_keys = stackfile.read(stack)
     return run_function(lambda: runpy.run_path(str(program), run_name="__main__"), stack, preview,
                         config, secret_keys, recording)
 

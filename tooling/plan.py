@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pulumi
 
-from tooling import graph, offline
+from tooling import graph, offline, stackfile
 
 
 def render(rec: offline.Recording) -> str:
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where Pulumi.yaml and the stack files are (default: this project)")
     args = parser.parse_args(argv)
     try:
-        config, secret = offline.stack_config(args.stack, args.project_dir)
+        config, secret = stackfile.read(args.stack, args.project_dir)
         rec = offline.run(args.stack, preview=True, config=config, secret_keys=secret)
-    except pulumi.RunError as exc:
+    except (pulumi.RunError, stackfile.StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render(rec))
