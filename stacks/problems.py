@@ -59,6 +59,12 @@ def _message(err: dict, annotation: Any) -> str:
         return f"{given!r} is not allowed; allowed: {err['ctx']['expected']}"
     if kind == "value_error":
         return str(err["ctx"]["error"])
+    if kind == "bool_type":
+        return f"must be true or false{shown}"
+    if kind == "int_type":
+        return f"must be a whole number, not {type(given).__name__}{shown}"
+    if kind == "string_type":
+        return f"must be a string, not {type(given).__name__}{shown}"
     message = err["msg"]
     return message[0].lower() + message[1:] + shown
 

@@ -125,7 +125,13 @@ RULES = [
     ("local path", dict(storage={"localPath": "data/volumes"}), "storage.localPath", "not an absolute host path"),
     ("local path with own class", dict(storage={"storageClass": "ceph-rbd", "localPath": "/srv"}),
      "storage.localPath", "only used when the storage layer installs local-path-provisioner"),
-    ("protect type", dict(protect="maybe"), "protect", "valid boolean"),
+    ("protect type", dict(protect="maybe"), "protect", "must be true or false (got 'maybe')"),
+    ("protect as YAML 1.1 yes", dict(protect="yes"), "protect", "must be true or false (got 'yes')"),
+    ("port as a string", dict(ssh={"port": "22"}), "ssh.port", "must be a whole number, not str (got '22')"),
+    ("labels as numbers", dict(nodes=[NODE | {"role": "controller", "labels": {"tier": 1}}]),
+     "nodes[0].labels.tier", "must be a string, not int"),
+    ("flux path not seeded", dict(flux={"path": "clusters/nowhere"}), "flux.path",
+     "'clusters/nowhere' is not a directory of gitops/"),
 ]
 
 
@@ -134,6 +140,32 @@ def test_bad_config_is_named_by_field_path(raw_change, path, message):
     found = problems(changed(**raw_change))
     assert path in found, found
     assert message in found[path]
+
+
+def test_keys_of_unknown_namespaces_are_errors_naming_the_key():
+    with pytest.raises(ConfigError) as caught:
+        validate(changed(), "dev", foreign_keys=["cluster-bootstap:protect", "aws:region", "kubernetes:context",
+                                                 "pulumi:tags", "awss:region"])
+    found = {p.path: p.message for p in caught.value.problems}
+    assert set(found) == {"cluster-bootstap:protect", "awss:region"}
+    assert "unknown namespace 'cluster-bootstap' (did you mean 'cluster-bootstrap'?)" in found["cluster-bootstap:protect"]
+    assert "allowed: cluster-bootstrap (this project), aws, kubernetes" in found["awss:region"]
+
+
+def test_a_stack_without_its_gitops_path_is_refused_with_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        validate(changed(), "staging")
+    (problem,) = caught.value.problems
+    assert problem.path == "flux.path" and "`make stack STACK=staging` scaffolds clusters/staging" in problem.message
+
+
+def test_program_refuses_a_typo_in_the_namespace():
+    from tooling import offline
+
+    config, secret = fixture_config("prod")
+    config["cluster-bootstap:protect"] = config.pop("cluster-bootstrap:protect")
+    with pytest.raises(pulumi.RunError, match="cluster-bootstap:protect: unknown namespace"):
+        offline.run("prod", preview=True, config=config, secret_keys=secret)
 
 
 def test_every_problem_is_reported_at_once():

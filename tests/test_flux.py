@@ -30,6 +30,14 @@ def test_controllers_come_from_the_pinned_operator_and_distribution(rec):
     assert instance["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
 
 
+def test_up_ends_only_when_flux_has_applied_the_first_sync(rec):
+    """The root Kustomization is awaited on a controller; the wait quotes Flux's message if it fails."""
+    synced = rec.named("flux-synced")
+    assert rec.named("flux-kustomization").urn in synced.dependencies
+    assert "READY=kustomization/flux-system/flux-system" in synced.inputs["create"]
+    assert "CB_SCRIPT=k8s-wait.sh" in synced.inputs["create"]
+
+
 def test_sync_waits_for_the_seeded_repo_and_the_age_secret(rec):
     """The graph proves the handover order: seed Job → GitRepository → Kustomization (+ sops-age)."""
     seed, age_secret = rec.named("gitea-seed"), rec.named("sops-secret")
@@ -112,7 +120,8 @@ def test_builds_from_its_args_alone():
         Flux("cd", FluxArgs(operator_version=VERSIONS["fluxOperator"], flux_version=VERSIONS["flux"],
                             cluster=standalone.cluster(), namespace=pulumi.Output.from_input("gitops"),
                             namespace_ready=ready, decryption_secret="age", decryption_ready=ready,
-                            source=source, path="clusters/lab", substitutions={"X": "1"}, after=[]))
+                            source=source, path="clusters/lab", substitutions={"X": "1"}, after=[],
+                            admin_host=standalone.host()))
 
     rec = standalone.build(program)
     repository = rec.named("cd-git-repository")

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from components import gitea
+from stacks.config import GITOPS_DIR
 from components.handover import receiver_path
 from tests import fake_gitea
 from tests.conftest import in_cluster_objects
@@ -24,7 +25,7 @@ from tests.manifests import validate
 from tests.pins import VERSIONS
 
 SEED = gitea.SEED_SCRIPT
-GITOPS_FILES = sorted(p.relative_to(gitea.GITOPS_DIR).as_posix() for p in gitea.GITOPS_DIR.rglob("*") if p.is_file())
+GITOPS_FILES = sorted(p.relative_to(GITOPS_DIR).as_posix() for p in GITOPS_DIR.rglob("*") if p.is_file())
 
 
 def test_release_is_minimal_and_pinned(rec):
@@ -76,6 +77,9 @@ def test_seed_job_waits_for_gitea_and_carries_the_content(up):
     digest = job.inputs["metadata"]["annotations"]["cluster-bootstrap/content-sha256"]
     assert digest == hashlib.sha256(archive + SEED.read_bytes()).hexdigest()
     assert "ttlSecondsAfterFinished" not in job.inputs["spec"]  # a vanished Job would be drift
+    # Its name is generated; the README finds it by this label.
+    assert job.inputs["metadata"]["labels"]["app.kubernetes.io/name"] == "gitea-seed"
+    assert job.inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "gitea-seed"
     assert "name" not in content.inputs["metadata"]  # auto-named: new content → new ConfigMap → new Job
 
 
@@ -85,14 +89,14 @@ def test_seed_archive_bytes_depend_only_on_the_content(tmp_path):
     builds = []
     for i, (stamp, mode, umask) in enumerate(((946684800, 0o644, 0o022), (2000000000, 0o600, 0o077))):
         copy = tmp_path / f"clone-{i}" / ("deeper/" * i) / "gitops"
-        shutil.copytree(gitea.GITOPS_DIR, copy)
+        shutil.copytree(GITOPS_DIR, copy)
         for path in copy.rglob("*"):
             if path.is_file():
                 path.chmod(mode)
             os.utime(path, (stamp, stamp))
         code = (f"import os, sys; os.umask({umask}); from pathlib import Path; from components.gitea import "
                 f"gitops_archive; sys.stdout.buffer.write(gitops_archive(Path({str(copy)!r})))")
-        builds.append(subprocess.run([sys.executable, "-c", code], cwd=gitea.GITOPS_DIR.parent,
+        builds.append(subprocess.run([sys.executable, "-c", code], cwd=GITOPS_DIR.parent,
                                      capture_output=True, check=True).stdout)
     assert builds[0] == builds[1]
     with tarfile.open(fileobj=io.BytesIO(builds[0])) as tar:
@@ -150,7 +154,7 @@ def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = N
     httpd, _ = server
     content = tmp_path / "content"
     content.mkdir(exist_ok=True)
-    (content / "gitops.tar.gz").write_bytes(archive or gitea.gitops_archive())
+    (content / "gitops.tar.gz").write_bytes(archive or gitea.gitops_archive(GITOPS_DIR))
     (content / "sops.yaml").write_text("creation_rules: []\n")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITEA_URL": f"http://127.0.0.1:{httpd.server_port}",
            "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": password, "ORG": "platform", "REPO": "gitops",
@@ -217,13 +221,17 @@ def test_seed_fails_clearly_on_bad_credentials(server, tmp_path):
     assert "reading organisation platform: HTTP 401" in failed.stderr
 
 
-def test_builds_from_its_args_alone():
+def test_builds_from_its_args_alone(tmp_path):
     from components.gitea import Gitea, GiteaArgs
     from tests import standalone
 
+    seed = tmp_path / "seed"
+    (seed / "apps").mkdir(parents=True)
+    (seed / "apps" / "kustomization.yaml").write_text("resources: []\n")
+
     def program():
         Gitea("git", GiteaArgs(chart_version=VERSIONS["gitea"], app_version=VERSIONS["giteaApp"], domain="lab.example.net", org="infra",
-                               repo="fleet", storage_class="fast", sops_config="creation_rules: []\n",
+                               repo="fleet", storage_class="fast", sops_config="creation_rules: []\n", seed_dir=seed,
                                cluster=standalone.cluster(), after=[standalone.marker()]))
 
     rec = standalone.build(program)
@@ -231,6 +239,9 @@ def test_builds_from_its_args_alone():
     assert values["persistence"]["storageClass"] == "fast"
     assert values["gitea"]["config"]["server"]["ROOT_URL"] == "https://git.lab.example.net/"
     assert rec.outputs == {} and rec.named("git-seed").type == "kubernetes:batch/v1:Job"
+    archive = base64.b64decode(rec.named("git-seed-content").inputs["binaryData"]["gitops.tar.gz"])
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert tar.getnames() == ["apps/kustomization.yaml"]
 
 
 def test_seed_job_runs_the_gitea_release_the_chart_ships(up):

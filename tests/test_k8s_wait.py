@@ -99,3 +99,28 @@ def test_refuses_to_wait_on_a_controller_that_does_not_serve(cluster):
     fleet.k0s(controller, "stop")
     done = fleet.run("k8s-wait.sh", controller, **{**rendered_env("cilium-agents-ready"), "WAIT_SECONDS": "2"})
     assert done.returncode != 0 and "daemonset kube-system/cilium not ready after 2s" in done.stderr
+
+
+def test_first_sync_wait_succeeds_once_flux_reports_ready(cluster):
+    fleet, controller = cluster
+    env = rendered_env("flux-synced")
+    kind, namespace, name = env["READY"].split("/")
+    put(fleet, kind, namespace, name, "False\nmessage: reconciliation in progress")
+    thread = later(2, lambda: put(fleet, kind, namespace, name, "Ready\nmessage: Applied revision: main@sha1:0a1b"))
+    done = fleet.run("k8s-wait.sh", controller, **env)
+    thread.join()
+    assert done.returncode == 0, done.stderr
+    assert "kustomization flux-system/flux-system ready" in done.stderr
+
+
+def test_a_failed_first_sync_fails_with_fluxs_own_message(cluster):
+    fleet, controller = cluster
+    env = {**rendered_env("flux-synced"), "WAIT_SECONDS": "3"}
+    kind, namespace, name = env["READY"].split("/")
+    put(fleet, kind, namespace, name, "False\nmessage: kustomize build failed: accumulating resources: "
+                                      "'/tmp/clusters/dev/apps' must resolve to a file")
+    done = fleet.run("k8s-wait.sh", controller, **env)
+    assert done.returncode != 0
+    assert ("kustomization flux-system/flux-system not ready after 3s: kustomize build failed: accumulating "
+            "resources: '/tmp/clusters/dev/apps' must resolve to a file") in done.stderr
+    assert "look with: k0s kubectl -n flux-system describe kustomization flux-system" in done.stderr

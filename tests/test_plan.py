@@ -36,7 +36,7 @@ def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
     dot = (tmp_path / stack / "graph.dot").read_text()
     assert dot.startswith("strict digraph {") and "cluster-bootstrap:dns:DnsZone" in dot
     mermaid = (tmp_path / stack / "layers.mmd").read_text()
-    assert mermaid.startswith("flowchart LR") and "stage 0 · foundation" in mermaid
+    assert mermaid.startswith("flowchart TB") and "stage 0 · foundation" in mermaid
 
 
 def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):
@@ -64,3 +64,25 @@ def test_a_missing_stack_file_is_a_clean_error(tmp_path):
     assert done.returncode == 2
     assert "no stack file Pulumi.staging.yaml" in done.stderr and "make stack STACK=staging" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plan_output_and_graph_files_are_the_same_bytes_in_every_run(tmp_path):
+    """Two runs in two processes: identical output and files (ordered by stage and name, not by the
+    order registrations happen to arrive in)."""
+    proj = project(tmp_path)
+    runs = []
+    for i in range(2):
+        done = subprocess.run([sys.executable, "-m", "tooling.plan", "--stack", "prod", "--project-dir", str(proj),
+                               "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        files = {p.name: p.read_bytes() for p in sorted((tmp_path / "out" / "prod").iterdir())}
+        runs.append((done.stdout, files))
+    assert runs[0] == runs[1]
+    assert {"graph.dot", "layers.dot", "layers.mmd"} <= set(runs[0][1])
+
+
+def test_the_layer_picture_groups_layers_by_stage(tmp_path):
+    assert plan.main(["--stack", "prod", "--project-dir", str(project(tmp_path)), "--out", str(tmp_path)]) == 0
+    dot = (tmp_path / "prod" / "layers.dot").read_text()
+    assert dot.count("subgraph cluster_s") == 6 and 'label="stage 3 · network and storage"' in dot
+    assert dot.count("[label=") == 15  # one box per layer: 3 + 5 nodes + 1 + 2 + 1 + 3

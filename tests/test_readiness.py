@@ -134,7 +134,8 @@ def test_releases_helm_does_not_wait_on_are_waited_on_by_the_program(up):
     for release, objects in renders(up):
         if awaited(release):
             continue
-        waits = [(reg, env) for reg, env in steps if up.depends_transitively(reg.urn, release.urn)]
+        waits = [(reg, env) for reg, env in steps  # the layer's own waits for its release
+                 if reg.parent == release.parent and up.depends_transitively(reg.urn, release.urn)]
         rollouts = {item for _, env in waits for item in env.get("ROLLOUTS", "").split()}
         for obj in objects:
             if obj["kind"] in WORKLOADS:

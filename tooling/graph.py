@@ -1,4 +1,8 @@
-"""Views of a Recording: layers with their stages, the layer dependency graph, DOT and Mermaid."""
+"""Views of a Recording: layers with their stages, the layer dependency graph, DOT and Mermaid.
+
+Every view is ordered by stage and name, never by the order registrations happened to arrive in,
+so the same program gives the same bytes in every run.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +48,9 @@ class Layer:
 
 
 def layers(rec: Recording) -> list[Layer]:
-    """Every component of this project, in stage order (registration order within a stage)."""
+    """Every component of this project, by stage, then Type and name."""
     found = [Layer(r) for r in rec.resources.values() if r.type.startswith(PROJECT_PREFIX)]
-    return sorted(found, key=lambda layer: layer.stage)
+    return sorted(found, key=lambda layer: (layer.stage, layer.kind, layer.registration.name))
 
 
 def layer_of(rec: Recording, urn: str) -> str | None:
@@ -71,31 +75,65 @@ def layer_edges(rec: Recording) -> set[tuple[str, str]]:
 
 def to_dot(rec: Recording) -> str:
     """The resource graph in the shape `pulumi stack graph` writes: dependency and parent edges."""
-    ids = {urn: f"Resource{i}" for i, urn in enumerate(rec.resources)}
+    urns = sorted(rec.resources)
+    ids = {urn: f"Resource{i}" for i, urn in enumerate(urns)}
     lines = ["strict digraph {"]
-    for urn, node in ids.items():
-        lines.append(f'    {node} [label="{urn}"];')
-    for urn, reg in rec.resources.items():
+    lines += [f'    {ids[urn]} [label="{urn}"];' for urn in urns]
+    for urn in urns:
         for dep in sorted(rec.all_dependencies(urn)):
             if dep in ids:
                 lines.append(f'    {ids[urn]} -> {ids[dep]} [color = "#246C60"];')
-        if reg.parent in ids:
-            lines.append(f'    {ids[urn]} -> {ids[reg.parent]} [color = "#AA6639"];')
+        if rec.resources[urn].parent in ids:
+            lines.append(f'    {ids[urn]} -> {ids[rec.resources[urn].parent]} [color = "#AA6639"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _stage_groups(rec: Recording) -> list[tuple[int, list[Layer]]]:
+    all_layers = layers(rec)
+    return [(stage, [layer for layer in all_layers if layer.stage == stage])
+            for stage in sorted({layer.stage for layer in all_layers})]
+
+
+def to_layers_dot(rec: Recording) -> str:
+    """The layer graph, one box per stage, top to bottom: readable at page width (Graphviz)."""
+    ids = {layer.registration.urn: f"L{i}" for i, layer in enumerate(layers(rec))}
+    lines = ["digraph layers {", "    rankdir=TB;", '    node [shape=box, style="rounded", fontname="Helvetica"];',
+             '    graph [fontname="Helvetica", newrank=true];']
+    for stage, group in _stage_groups(rec):
+        lines.append(f'    subgraph cluster_s{stage} {{ label="stage {stage} · {STAGE_NAMES[stage]}"; rank=same;')
+        lines += [f'        {ids[layer.registration.urn]} [label="{layer.label}"];' for layer in group]
+        lines.append("    }")
+    for source, target in sorted(layer_edges(rec), key=lambda e: (ids[e[1]], ids[e[0]])):
+        lines.append(f"    {ids[target]} -> {ids[source]};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def to_mermaid(rec: Recording) -> str:
-    """The layer graph by stage, for reading in a browser or a Markdown viewer."""
-    all_layers = layers(rec)
-    ids = {layer.registration.urn: f"L{i}" for i, layer in enumerate(all_layers)}
-    lines = ["flowchart LR"]
-    for stage in sorted({layer.stage for layer in all_layers}):
+    """The layer graph by stage, top to bottom, for a browser or a Markdown viewer."""
+    ids = {layer.registration.urn: f"L{i}" for i, layer in enumerate(layers(rec))}
+    lines = ["flowchart TB"]
+    for stage, group in _stage_groups(rec):
         lines.append(f'    subgraph S{stage}["stage {stage} · {STAGE_NAMES[stage]}"]')
-        for layer in all_layers:
-            if layer.stage == stage:
-                lines.append(f'        {ids[layer.registration.urn]}["{layer.label}"]')
+        lines.append("        direction LR")
+        lines += [f'        {ids[layer.registration.urn]}["{layer.label}"]' for layer in group]
         lines.append("    end")
-    for source, target in sorted(layer_edges(rec)):
+    for source, target in sorted(layer_edges(rec), key=lambda e: (ids[e[1]], ids[e[0]])):
         lines.append(f"    {ids[target]} --> {ids[source]}")
+    return "\n".join(lines) + "\n"
+
+
+def to_stage_mermaid(rec: Recording) -> str:
+    """The stages as the README shows them: one box per layer Type ('Node' stands for every host)."""
+    kinds = sorted({layer.kind for layer in layers(rec)}, key=lambda k: (STAGES[k], k))
+    kind_of = {layer.registration.urn: layer.kind for layer in layers(rec)}
+    lines = ["flowchart TB"]
+    for stage in sorted({STAGES[k] for k in kinds}):
+        lines.append(f'    subgraph S{stage}["stage {stage} · {STAGE_NAMES[stage]}"]')
+        lines.append("        direction LR")
+        lines += [f'        {k}["{k}{" (one per host)" if k == "Node" else ""}"]' for k in kinds if STAGES[k] == stage]
+        lines.append("    end")
+    edges = {(kind_of[t], kind_of[s]) for s, t in layer_edges(rec) if kind_of[s] != kind_of[t]}
+    lines += [f"    {t} --> {s}" for t, s in sorted(edges, key=lambda e: (STAGES[e[0]], e[0], STAGES[e[1]], e[1]))]
     return "\n".join(lines) + "\n"

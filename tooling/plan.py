@@ -19,24 +19,34 @@ import pulumi
 from tooling import graph, offline, stackfile
 
 
-def render(rec: offline.Recording) -> str:
+def _tree(rec: offline.Recording, urn: str, depth: int) -> list[str]:
+    """The resources under `urn` (nested layers aside), each level by name."""
+    lines = []
+    for reg in sorted(rec.children(urn), key=lambda r: (r.name, r.type)):
+        if reg.type.startswith(graph.PROJECT_PREFIX):
+            continue  # nested layers print under their own heading
+        flags = "".join(
+            [" [protect]" if reg.protect else "",
+             f" [secret: {', '.join(sorted(reg.additional_secret_outputs))}]" if reg.additional_secret_outputs else ""]
+        )
+        lines.append(f"  {'  ' * depth}+ {reg.type:<44} {reg.name}{flags}")
+        lines += _tree(rec, reg.urn, depth + 1)
+    return lines
+
+
+def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
     out = [f"Offline plan of stack {rec.stack!r} — as a first `pulumi preview`: outputs unknown, "
            "no credentials, no network", ""]
+    if secret_keys:
+        out += ["Configured secrets (encrypted in the stack file; offline they stand in with placeholders): "
+                + ", ".join(secret_keys), ""]
     current_stage = None
     for layer in graph.layers(rec):
         if layer.stage != current_stage:
             current_stage = layer.stage
             out.append(f"Stage {layer.stage} · {graph.STAGE_NAMES[layer.stage]}")
         out.append(f"  {layer.label}")
-        for reg in rec.descendants(layer.registration.urn):
-            if reg.type.startswith(graph.PROJECT_PREFIX):
-                continue  # nested layers print under their own heading
-            depth = len(rec.ancestors(reg.urn)) - len(rec.ancestors(layer.registration.urn))
-            flags = "".join(
-                [" [protect]" if reg.protect else "",
-                 f" [secret: {', '.join(reg.additional_secret_outputs)}]" if reg.additional_secret_outputs else ""]
-            )
-            out.append(f"  {'  ' * depth}+ {reg.type:<44} {reg.name}{flags}")
+        out += _tree(rec, layer.registration.urn, 1)
     custom = [r for r in rec.resources.values() if r.custom]
     out += ["", f"Resources by type ({len(custom)} to create):"]
     for type_, count in sorted(Counter(r.type for r in custom).items()):
@@ -53,14 +63,17 @@ def render(rec: offline.Recording) -> str:
 
 
 def write_graphs(rec: offline.Recording, out_dir: Path) -> list[Path]:
+    """graph.dot: every resource (the shape `pulumi stack graph` writes); layers.dot and layers.mmd:
+    the layers grouped by stage, the picture to read (layers.png when Graphviz is installed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    dot, mermaid = out_dir / "graph.dot", out_dir / "layers.mmd"
-    dot.write_text(graph.to_dot(rec))
-    mermaid.write_text(graph.to_mermaid(rec))
-    written = [dot, mermaid]
+    files = {out_dir / "graph.dot": graph.to_dot(rec), out_dir / "layers.dot": graph.to_layers_dot(rec),
+             out_dir / "layers.mmd": graph.to_mermaid(rec)}
+    for path, text in files.items():
+        path.write_text(text)
+    written = list(files)
     if shutil.which("dot"):
-        png = out_dir / "graph.png"
-        subprocess.run(["dot", "-Tpng", str(dot), "-o", str(png)], check=True)
+        png = out_dir / "layers.png"
+        subprocess.run(["dot", "-Tpng", str(out_dir / "layers.dot"), "-o", str(png)], check=True)
         written.append(png)
     return written
 
@@ -78,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except (pulumi.RunError, stackfile.StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(rec))
+    print(render(rec, secret))
     written = write_graphs(rec, args.out / args.stack)
     print("\nGraph written: " + ", ".join(str(p) for p in written))
     if not shutil.which("dot"):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import typing
 from pathlib import Path
+from string import Template
 
 import yaml
 from pydantic import BaseModel, SecretStr
@@ -15,6 +17,7 @@ from stacks.problems import unwrap_types
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+GRAPH_BEGIN, GRAPH_END = "<!-- stage-graph:begin -->", "<!-- stage-graph:end -->"
 
 
 def _type_name(annotation) -> str:
@@ -88,11 +91,31 @@ def section() -> str:
     return f"{BEGIN}\n{table()}\n{END}"
 
 
+def stage_graph() -> str:
+    """The README's picture of the stages: the program run on the stack `make stack` scaffolds."""
+    from tooling import graph, offline, scaffold, stackfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        (project / "Pulumi.yaml").write_text((README.parent / "Pulumi.yaml").read_text())
+        template = (scaffold.TEMPLATES / "Pulumi.stack.yaml").read_text()
+        (project / "Pulumi.example.yaml").write_text(Template(template).substitute(stack="example"))
+        config, secret = stackfile.read("example", project)
+    # Flux's path must exist in gitops/; the scaffold would have written clusters/example.
+    config["cluster-bootstrap:flux"] = '{"path": "clusters/dev"}'
+    rec = offline.run("example", preview=True, config=config, secret_keys=secret)
+    return f"{GRAPH_BEGIN}\n```mermaid\n{graph.to_stage_mermaid(rec)}```\n{GRAPH_END}"
+
+
+def replace(text: str, begin: str, end: str, new: str) -> str:
+    start, stop = text.index(begin), text.index(end) + len(end)
+    return text[:start] + new + text[stop:]
+
+
 def main() -> int:
-    text = README.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    README.write_text(text[:start] + section() + text[end:])
-    print(f"updated the configuration reference in {README.name}")
+    text = replace(README.read_text(), BEGIN, END, section())
+    README.write_text(replace(text, GRAPH_BEGIN, GRAPH_END, stage_graph()))
+    print(f"updated the configuration reference and the stage graph in {README.name}")
     return 0
 
 

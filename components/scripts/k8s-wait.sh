@@ -7,6 +7,8 @@
 #   NODES        nodes that must be Ready
 #   LB_SERVICE   namespace/name=IP: a LoadBalancer Service holding that address
 #   LEASE        namespace/name of a Lease that must have a holder (e.g. an L2 announcement)
+#   READY        kind/namespace/name of objects whose Ready condition must be True (Flux's); when
+#                the deadline passes, their own Ready message says why not
 #   WAIT_SECONDS overall deadline (default 600)
 set -euo pipefail
 WAIT_SECONDS="${WAIT_SECONDS:-600}"
@@ -30,6 +32,10 @@ lb_has_ip() {  # lb_has_ip NAMESPACE NAME IP
   local ips
   ips="$(kubectl -n "$1" get service "$2" -o 'jsonpath={.status.loadBalancer.ingress[*].ip}')"
   case " $ips " in *" $3 "*) return 0 ;; *) return 1 ;; esac
+}
+
+ready_message() {  # ready_message KIND NAMESPACE NAME: what the object says about its Ready condition
+  kubectl -n "$2" get "$1" "$3" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].message}' 2>/dev/null || true
 }
 
 lease_held() {  # lease_held NAMESPACE NAME
@@ -58,4 +64,15 @@ if [ -n "${LEASE:-}" ]; then
   until_ok "lease ${LEASE}" "-n ${LEASE%%/*} get lease ${LEASE#*/} -o yaml" \
     lease_held "${LEASE%%/*}" "${LEASE#*/}"
 fi
+for item in ${READY:-}; do
+  IFS=/ read -r kind namespace name <<<"$item"
+  until kubectl -n "$namespace" wait --for=condition=Ready --timeout=10s "$kind/$name" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      why="$(ready_message "$kind" "$namespace" "$name")"
+      die "$kind $namespace/$name not ready after ${WAIT_SECONDS}s: ${why:-no status yet}; look with: k0s kubectl -n $namespace describe $kind $name"
+    fi
+    sleep 2
+  done
+  log "$kind $namespace/$name ready"
+done
 finish
