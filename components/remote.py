@@ -45,6 +45,16 @@ class Host:
 
     connection: command.remote.ConnectionArgs
     sudo: bool
+    # The host no longer exists: its steps are never dialled again (see `gone_options`).
+    gone: bool = False
+
+    def gone_options(self) -> pulumi.ResourceOptions:
+        """For a host that is gone: a step keeps the inputs it has in state (ignore_changes "*" resets
+        every input to the old one, so `pulumi up` runs nothing on it) and is dropped from state on
+        delete instead of dialled (retain_on_delete: the engine calls no provider Delete)."""
+        if not self.gone:
+            return pulumi.ResourceOptions()
+        return pulumi.ResourceOptions(retain_on_delete=True, ignore_changes=["*"])
 
 
 def run(
@@ -66,7 +76,9 @@ def run(
         stdin = pulumi.Output.secret(
             pulumi.Output.all(**secret_env).apply(lambda values: secret_preamble(values) + program(script))
         )
-    extra = pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"] if secret_output else None)
+    extra = pulumi.ResourceOptions.merge(
+        pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"] if secret_output else None),
+        host.gone_options())
     return command.remote.Command(
         resource_name,
         connection=host.connection,

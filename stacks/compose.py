@@ -3,6 +3,7 @@ order, read top-down like k0sctl's phase list. The only place that knows the con
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Optional
 
@@ -63,7 +64,9 @@ def ssh_access(cfg: StackConfig, node: NodeConfig) -> SshAccess:
         private_key=pulumi.Output.secret(ssh.private_key.get_secret_value()) if ssh.private_key else None,
         dial_error_limit=ssh.dial_error_limit,
         per_dial_timeout=ssh.per_dial_timeout,
-        bastion=Jump(ssh.bastion.host, ssh.bastion.port, ssh.bastion.user or ssh.user) if ssh.bastion else None,
+        bastion=Jump(ssh.bastion.host, ssh.bastion.port, ssh.bastion.user or ssh.user, ssh.bastion.host_key)
+        if ssh.bastion else None,
+        host_key=node.host_key,
     )
 
 
@@ -95,6 +98,7 @@ def build(cfg: StackConfig) -> Cluster:
                 sha256=dict(cfg.k0s.sha256),
                 binary_path=cfg.k0s.binary_path,
                 airgap_bundle=cfg.k0s.airgap_bundle,
+                gone=cfg.hosts_gone,
             ),
         )
         for n in cfg.nodes
@@ -106,7 +110,8 @@ def build(cfg: StackConfig) -> Cluster:
         "k0s",
         K0sClusterArgs(
             version=versions.k0s,
-            members=[Member(name=n.name, role=n.role, host=node.host, ready=node, labels=dict(n.labels))
+            members=[Member(name=n.name, role=n.role, host=node.host, ready=node, labels=dict(n.labels),
+                            private_address=n.private_address)
                      for n, node in zip(cfg.nodes, nodes)],
             api_endpoint=facts.api_endpoint(cfg),
             api_sans=facts.api_sans(cfg),
@@ -120,6 +125,10 @@ def build(cfg: StackConfig) -> Cluster:
             reboot_after_reset=cfg.k0s.reboot_after_reset,
             # A throwaway cluster may already be gone on destroy; never forget prod objects.
             delete_unreachable=not protect,
+            worker_disruption_percent=cfg.k0s.worker_disruption_percent,
+            # Pulumi's client certificate (a year) is renewed every month (UTC) that `pulumi up` runs.
+            kubeconfig_renewal=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m"),
+            hosts_gone=cfg.hosts_gone,
         ),
     )
 

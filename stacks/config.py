@@ -52,10 +52,16 @@ class DnsConfig(_Model):
     )
 
 
+HostKey = Annotated[str, AfterValidator(v.host_key)]
+
+
 class Bastion(_Model):
     host: Address = Field(description="Jump host address.")
     port: Port = Field(22, description="Jump host SSH port.")
     user: Optional[str] = Field(None, description="Jump host user; defaults to ssh.user.")
+    host_key: Optional[HostKey] = Field(
+        None, description="The jump host's SSH host key, ed25519 or ECDSA (`ssh-keyscan` output or a known_hosts "
+        "line); every connection checks it.")
 
 
 class SshConfig(_Model):
@@ -75,7 +81,11 @@ class NodeConfig(_Model):
     role: Role = Field(description="controller, worker or controller+worker.")
     private_address: Optional[IP] = Field(None, description="Address cluster traffic uses; defaults to address.")
     labels: dict[Annotated[str, AfterValidator(v.label_key)], Annotated[str, AfterValidator(v.label_value)]] = Field(
-        default_factory=dict, description="Extra Kubernetes node labels."
+        default_factory=dict, description="Extra Kubernetes node labels (kept in step with every `pulumi up`)."
+    )
+    host_key: Optional[HostKey] = Field(
+        None, description="The host's SSH host key, ed25519 or ECDSA (`ssh-keyscan` output or a known_hosts "
+        "line); every connection checks it. Unset: the host is not verified (the plan warns)."
     )
 
     @property
@@ -103,6 +113,9 @@ class K0sConfig(_Model):
         default_factory=dict, description="Pinned k0s binary digests by architecture; unset uses the release's sha256sums.txt."
     )
     reboot_after_reset: bool = Field(False, description="Reboot hosts after `k0s reset` on pulumi destroy.")
+    worker_disruption_percent: int = Field(
+        10, ge=1, le=100, description="Share of workers restarted at once by an upgrade (k0sctl's "
+        "workerDisruptionPercent): cordoned and drained first, uncordoned once Ready.")
     download_url: Annotated[str, AfterValidator(v.url_template)] = Field(
         "https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}",
         description="k0s binary URL template ({version}, {arch}); point it at a mirror.",
@@ -185,6 +198,9 @@ class StackConfig(_Model):
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux sync.")
     sops: SopsConfig = Field(default_factory=SopsConfig, description="SOPS age identity.")
     protect: bool = Field(description="Protect the zone and long-lived keys from deletion.")
+    hosts_gone: bool = Field(
+        False, description="The hosts no longer exist: `pulumi up` once, then `pulumi destroy` forgets host steps "
+        "and in-cluster objects instead of reaching them (README: When the hosts are gone).")
     versions: Versions = Field(description="Pinned versions: the one place to bump them.")
 
     @property
@@ -194,6 +210,15 @@ class StackConfig(_Model):
     @property
     def workers(self) -> list[NodeConfig]:
         return [n for n in self.nodes if n.is_worker]
+
+    def warnings(self) -> list[str]:
+        """What is allowed but unsafe: the plan and `pulumi up` print these."""
+        found = [f"nodes[{i}] ({n.name}): no hostKey; its SSH host is not verified, so join tokens and the "
+                 "kubeconfig travel over an unauthenticated connection" for i, n in enumerate(self.nodes)
+                 if not n.host_key]
+        if self.ssh.bastion and not self.ssh.bastion.host_key:
+            found.append("ssh.bastion: no hostKey; the jump host is not verified")
+        return found
 
     @property
     def api_targets(self) -> list[str]:

@@ -217,6 +217,47 @@ def proxy_url(value: str) -> str:
     return value.rstrip("/")
 
 
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def host_key(value: str) -> str:
+    """An SSH host public key as `ssh-keyscan` or known_hosts shows it ('[host] type base64
+    [comment]', one line or several), normalised to 'type base64', the form pulumi-command checks
+    connections against. Of several lines, the first ed25519 key wins, then ECDSA.
+
+    RSA keys are refused: pulumi-command v1.2.1 offers only the key's own type, 'ssh-rsa' (SHA-1
+    signatures), as host key algorithm, and OpenSSH 8.8+ servers no longer sign with it, so the
+    connection could never be made."""
+    import base64 as b64
+    import binascii
+
+    found: dict[str, str] = {}
+    for line in value.strip().splitlines():
+        words = line.split()
+        while words and words[0] not in (*HOST_KEY_TYPES, "ssh-rsa"):
+            words = words[1:]  # a known_hosts line's host names
+        if len(words) < 2:
+            continue
+        kind, blob = words[0], words[1]
+        try:
+            raw = b64.b64decode(blob, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{line.strip()!r}: the key is not valid base64") from None
+        length = int.from_bytes(raw[:4], "big")
+        if raw[4:4 + length].decode(errors="replace") != kind:
+            raise ValueError(f"{line.strip()!r}: the key data is not a {kind} key")
+        found.setdefault(kind, blob)
+    for kind in HOST_KEY_TYPES:
+        if kind in found:
+            return f"{kind} {found[kind]}"
+    if found:
+        raise ValueError("an ssh-rsa host key cannot be checked: pulumi-command offers only SHA-1 'ssh-rsa' "
+                         "signatures for it, which OpenSSH 8.8+ refuses; use the host's ed25519 or ECDSA key "
+                         "(ssh-keyscan -t ed25519 HOST)")
+    raise ValueError(f"{value.strip()!r} is not an SSH host key; allowed: 'ssh-ed25519 AAAA…' or ECDSA, as "
+                     "ssh-keyscan or a known_hosts line shows it")
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

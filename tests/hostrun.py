@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import signal
+import subprocess
 from pathlib import Path
 from typing import Optional
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 # Commands that change a host: none of them may run on a second, converged run.
-MUTATING = ("modprobe", "sysctl", "hostnamectl", "update-ca-certificates", "curl", "shutdown",
-            "k0s install", "k0s start", "k0s stop", "k0s reset")
+MUTATING = ("modprobe", "sysctl", "hostnamectl", "update-ca-certificates", "curl", "shutdown", "ip link delete",
+            "ip netns delete", "k0s install", "k0s start", "k0s stop", "k0s reset", "k0s etcd leave",
+            "k0s token invalidate", "k0s kubectl cordon", "k0s kubectl uncordon", "k0s kubectl drain",
+            "k0s kubectl label", "k0s kubectl annotate", "k0s kubectl delete")
 
 
 def new_host(root: Path) -> Path:
@@ -55,3 +59,42 @@ def stop_standin_services(root: Path, cluster: Optional[Path] = None) -> None:
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
         except (ProcessLookupError, ValueError, PermissionError):
             pass
+
+
+def rendered(rec, step: str, field: str = "create") -> tuple[str, dict[str, str]]:
+    """The script and environment of a host step's create (or delete) command, parsed from the
+    command line the program registered."""
+    words = shlex.split(rec.named(step).inputs[field])
+    env = dict(pair.split("=", 1) for pair in words[words.index("env") + 1:words.index("bash")])
+    return env.pop("CB_SCRIPT"), env
+
+
+def rendered_env(rec, step: str) -> dict[str, str]:
+    """The environment of a host step's create command."""
+    return rendered(rec, step)[1]
+
+
+KUBECTL = STANDINS.parent.parent / "venv" / "tools" / "bin" / "kubectl"
+
+
+def unknown_kubectl_flags(calls: list[str]) -> list[str]:
+    """Flags of the logged `k0s kubectl VERB …` calls that the real kubectl's VERB does not define
+    (its `--help`, an oracle apart from the stand-in). Empty when none, or kubectl is missing."""
+    if not KUBECTL.exists():
+        return []
+    unknown, helps = [], {}
+    for call in calls:
+        if not call.startswith("k0s kubectl "):
+            continue
+        words = call.split()[2:]
+        if words[0] == "-n":
+            words = words[2:]
+        verb = " ".join(words[:2] if words[0] == "rollout" else words[:1])
+        if verb not in helps:
+            helps[verb] = subprocess.run([str(KUBECTL), *verb.split(), "--help"], capture_output=True,
+                                         text=True).stdout
+        for word in words:
+            flag = word.split("=", 1)[0]
+            if flag.startswith("--") and f"{flag}=" not in helps[verb] and f"{flag} " not in helps[verb]:
+                unknown.append(f"{verb} {flag}")
+    return unknown

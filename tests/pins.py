@@ -8,3 +8,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS: dict[str, str] = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["versions"]["value"]
+
+
+def next_patch(version: str) -> str:
+    """The k0s release after `version` in the same minor (v1.34.2+k0s.0 → v1.34.3+k0s.0)."""
+    major, minor, patch = version.lstrip("v").split("+")[0].split(".")
+    return f"v{major}.{minor}.{int(patch) + 1}+k0s.0"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import copy
 from pathlib import Path
 
@@ -60,6 +62,11 @@ def test_committed_stack_files_are_valid(stack):
     prefix = "cluster-bootstrap:"
     raw = {k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)}
     validate(raw, stack, frozenset(k[len(prefix):] for k in secret))
+
+
+def blob(kind: str) -> str:
+    """Base64 key data whose type field says `kind` (what the validator reads)."""
+    return base64.b64encode(len(kind).to_bytes(4, "big") + kind.encode() + bytes(36)).decode()
 
 
 RULES = [
@@ -132,6 +139,19 @@ RULES = [
      "nodes[0].labels.tier", "must be a string, not int"),
     ("flux path not seeded", dict(flux={"path": "clusters/nowhere"}), "flux.path",
      "'clusters/nowhere' is not a directory of gitops/"),
+    ("host key", dict(nodes=[NODE | {"role": "controller", "hostKey": "SHA256:q1w2e3"}]), "nodes[0].hostKey",
+     "is not an SSH host key; allowed: 'ssh-ed25519 AAAA…' or ECDSA"),
+    ("host key data", dict(nodes=[NODE | {"role": "controller", "hostKey": f"ssh-ed25519 {blob('ssh-rsa')}"}]),
+     "nodes[0].hostKey", "the key data is not a ssh-ed25519 key"),
+    ("RSA host key", dict(nodes=[NODE | {"role": "controller", "hostKey": f"ssh-rsa {blob('ssh-rsa')}"}]),
+     "nodes[0].hostKey", "an ssh-rsa host key cannot be checked"),
+    ("bastion host key", dict(ssh={"bastion": {"host": "198.51.100.5", "hostKey": "ssh-ed25519 %%%"}},
+                              k0s={"apiProxy": "socks5://127.0.0.1:1080"}), "ssh.bastion.hostKey", "not valid base64"),
+    ("disruption percent", dict(k0s={"workerDisruptionPercent": 0}), "k0s.workerDisruptionPercent",
+     "greater than or equal to 1"),
+    ("disruption percent max", dict(k0s={"workerDisruptionPercent": 150}), "k0s.workerDisruptionPercent",
+     "less than or equal to 100"),
+    ("hosts gone", dict(hostsGone="yes"), "hostsGone", "must be true or false (got 'yes')"),
 ]
 
 
@@ -227,3 +247,13 @@ def test_project_declares_typed_config_and_the_version_channel():
     assert set(project["config"]["versions"]["value"]) == {"k0s", "cilium", "certManager", "gitea", "flux",
                                                                 "fluxOperator", "localPathProvisioner", "busybox",
                                                                 "giteaApp"}
+
+
+def test_a_whole_keyscan_pins_its_ed25519_key_then_ecdsa():
+    from stacks import validators
+
+    rsa, ecdsa, ed = blob("ssh-rsa"), blob("ecdsa-sha2-nistp256"), blob("ssh-ed25519")
+    scan = f"# 192.0.2.10:22 SSH-2.0-OpenSSH_9.2\n192.0.2.10 ssh-rsa {rsa}\n192.0.2.10 ecdsa-sha2-nistp256 {ecdsa}\n"
+    assert validators.host_key(scan) == f"ecdsa-sha2-nistp256 {ecdsa}"
+    assert validators.host_key(scan + f"192.0.2.10 ssh-ed25519 {ed}\n") == f"ssh-ed25519 {ed}"
+    assert validators.host_key(f"ssh-ed25519 {ed} root@dev-1") == f"ssh-ed25519 {ed}"

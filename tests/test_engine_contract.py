@@ -17,7 +17,7 @@ import pytest
 
 from components import remote
 from pulumi.output import Unknown
-from tests.conftest import first_controller, run_stack, run_with
+from tests.conftest import first_controller, raw_config, run_stack, run_with
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -67,11 +67,18 @@ def test_uploads_for_airgapped_hosts_are_never_replaced_either(tmp_path):
 
 
 def test_deletes_run_exactly_the_scripts_they_name(rec):
+    nodes = {n["name"]: n["role"] for n in raw_config(rec.stack)["nodes"]}
+    first = next(name for name, role in nodes.items() if role != "worker")
     for step in rec.of_type(COMMAND):
-        part = step.name.rsplit("-", 1)[-1]
-        if step.name.startswith("k0s-") and part not in ("token", "kubeconfig"):
-            program, env = delete_program(step)
+        node = step.name.removeprefix("k0s-").removesuffix("-ready")
+        if step.name.startswith("k0s-") and node in nodes and not step.name.endswith("-ready"):
+            program, env = delete_program(step)  # the node leaves: k0s reset
             assert program == remote.program("k0s-reset.sh") and env["CB_SCRIPT"] == "k0s-reset.sh", step.name
+            assert env["ROLE"] == nodes[node]
+        elif step.name.endswith("-ready") and nodes.get(node, "controller") != "controller" and node != first:
+            program, env = delete_program(step)  # before that, its Node is drained and deleted
+            assert program == remote.program("k8s-node.sh"), step.name
+            assert (env["ACTION"], env["NODE"]) == ("remove", node)
         elif step.name.endswith("-trust-ca"):
             program, env = delete_program(step)
             assert program == remote.program("trust-ca.sh") and env["ACTION"] == "remove", step.name
@@ -97,6 +104,7 @@ def test_only_long_lived_things_are_protected(rec):
 
 
 def test_no_resource_ignores_changes(rec):
+    """Only a stack whose hosts are gone does (below): otherwise every input change is acted on."""
     assert [r.name for r in rec.resources.values() if r.ignore_changes] == []
 
 
@@ -122,3 +130,20 @@ def test_endpoint_changes_and_new_controllers_replace_no_in_cluster_object(chang
     assert (old.urn, old.inputs["clusterIdentifier"]) == (new.urn, new.inputs["clusterIdentifier"])
     assert {o.urn for o in in_cluster(before)} <= {o.urn for o in in_cluster(after)}
     assert first_controller(before).urn == first_controller(after).urn
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_hosts_gone_makes_every_host_step_forgettable_and_nothing_else(stack):
+    """hostsGone: true, then `pulumi up` writes these options to state (the engine reads
+    retainOnDelete from state on delete); `pulumi destroy` then dials no host. pulumi v3.259
+    DeleteStep.Apply: a retained resource calls no provider Delete; in-cluster objects are skipped
+    as deletedWith the first controller's step, itself deleted in the same operation."""
+    rec = run_with(stack=stack, preview=False, hostsGone=True)
+    host_steps = rec.of_type(COMMAND) + rec.of_type(COPY)
+    for step in host_steps:
+        assert step.retain_on_delete and step.ignore_changes == ["*"], step.name
+    others = [r for r in rec.resources.values() if r.custom and r not in host_steps]
+    assert [r.name for r in others if r.retain_on_delete or r.ignore_changes] == []
+    (provider,) = rec.of_type(PROVIDER)
+    assert (provider.inputs["deleteUnreachable"], provider.inputs["skipUpdateUnreachable"]) == ("true", "true")
+    assert [r.name for r in in_cluster(rec) if r.deleted_with != first_controller(rec).urn] == []

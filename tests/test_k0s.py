@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import base64
+import datetime
+from dataclasses import replace
 
 import pytest
 import yaml
 
-from components.k0s import point_kubeconfig
-from tests.conftest import raw_config, run_stack, run_with
-from tests.pins import VERSIONS
+from components.k0s import K0sClusterArgs, Member, batches, point_kubeconfig, rollout_id
+from tests.conftest import first_controller, fixture_config, raw_config, run_stack, run_with
+from tests.hostrun import rendered_env as env_of
+from tests.pins import VERSIONS, next_patch
+from tooling import offline
+
+COMMAND = "command:remote:Command"
 
 CONTROLLERS = ["k0s-cp-1", "k0s-cp-2", "k0s-cp-3"]
 WORKERS = ["k0s-worker-1", "k0s-worker-2"]
@@ -72,15 +78,29 @@ def test_each_node_step_waits_for_its_own_host_phases(preview):
 
 
 def test_tokens_and_kubeconfig_are_secret(preview):
-    names = ["k0s-kubeconfig"] + (["k0s-controller-token", "k0s-worker-token"] if preview.stack == "prod" else [])
-    for name in names:
+    joiners = CONTROLLERS[1:] + WORKERS if preview.stack == "prod" else []
+    for name in ["k0s-kubeconfig"] + [f"k0s-{n.removeprefix('k0s-')}-token" for n in joiners]:
         step = preview.named(name)
         assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
         assert step.inputs["logging"] == "none" and step.inputs["addPreviousOutputInEnv"] is False
-    if preview.stack == "prod":
-        for joiner in ["k0s-cp-2"] + WORKERS:
-            assert preview.named(joiner).is_secret("stdin")  # carries JOIN_TOKEN
-        assert not preview.named("k0s-cp-1").is_secret("stdin")
+    for joiner in joiners:
+        assert preview.named(joiner).is_secret("stdin")  # carries JOIN_TOKEN
+        assert preview.named(joiner + "-ready").is_secret("stdin")  # invalidates it
+    assert not first_controller(preview).is_secret("stdin")
+
+
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "up"])
+def test_each_node_joins_with_a_token_of_its_own(preview):
+    """As k0sctl: one token per joining node, minted just for it, invalidated once it is Ready."""
+    rec = run_stack("prod", preview)
+    tokens = {r.name for r in rec.of_type(COMMAND) if r.name.endswith("-token")}
+    assert tokens == {f"{n}-token" for n in CONTROLLERS[1:] + WORKERS}
+    for joiner in CONTROLLERS[1:] + WORKERS:
+        own = rec.named(f"{joiner}-token").urn
+        for step in (joiner, f"{joiner}-ready"):
+            assert rec.named(step).property_dependencies["stdin"] == [own], step
+        role = "controller" if joiner in CONTROLLERS else "worker"
+        assert f"TOKEN_ROLE={role}" in str(rec.named(f"{joiner}-token").inputs["create"])
 
 
 def test_kubeconfig_feeds_one_secret_provider_and_the_export(up):
@@ -126,21 +146,96 @@ def test_point_kubeconfig_sets_server_and_proxy_and_keeps_credentials():
     assert proxied["clusters"][0]["cluster"]["proxy-url"] == "socks5://127.0.0.1:1080"
 
 
-def test_destroy_resets_hosts_and_never_replaces(rec):
-    for step in [r for r in rec.of_type("command:remote:Command") if r.name.startswith("k0s-")]:
-        assert step.inputs["update"] == step.inputs["create"]
-        if not step.name.endswith(("token", "kubeconfig")):
-            assert "CB_SCRIPT=k0s-reset.sh" in step.inputs["delete"]
+def test_a_leaving_node_is_drained_and_deleted_before_its_reset(rec):
+    """Pulumi deletes a resource before what it depends on: `ready` (drain, delete the Node) goes
+    before the join step (etcd leave, k0s reset) it follows; the first controller has no remove."""
+    for node in raw_config(rec.stack)["nodes"]:
+        join, ready = rec.named(f"k0s-{node['name']}"), rec.named(f"k0s-{node['name']}-ready")
+        assert rec.depends_transitively(ready.urn, join.urn)
+        assert "ROLE=" + node["role"] in join.inputs["delete"] and "CB_SCRIPT=k0s-reset.sh" in join.inputs["delete"]
+        removes = node["role"] != "controller" and join.urn != first_controller(rec).urn
+        assert ("ACTION=remove" in (ready.inputs.get("delete") or "")) == removes, ready.name
 
 
 def test_version_bump_updates_every_node_in_place():
     old = run_stack("prod", preview=True)
-    major, minor, patch = VERSIONS["k0s"].lstrip("v").split("+")[0].split(".")
-    bumped = f"v{major}.{minor}.{int(patch) + 1}+k0s.0"
+    bumped = next_patch(VERSIONS["k0s"])
     new = run_with(stack="prod", versions={**raw_config("prod")["versions"], "k0s": bumped})
-    for step in CONTROLLERS + WORKERS:
+    for step in CONTROLLERS + WORKERS + [f"{w}-rollout" for w in WORKERS]:
         assert f"K0S_VERSION={bumped}" in new.named(step).inputs["create"]
         assert old.named(step).urn == new.named(step).urn  # same resource: an update, not a replace
+    for worker in WORKERS:  # the restart's identity moves with the version: drained, restarted, uncordoned
+        for step in ("drain", "rollout", "ready"):
+            assert env_of(old, f"{worker}-{step}")["ROLLOUT"] != env_of(new, f"{worker}-{step}")["ROLLOUT"]
+
+
+def test_rollout_identity_follows_what_a_running_worker_must_restart_for():
+    base = K0sClusterArgs(version="v1.34.2+k0s.0", members=[], api_endpoint="", api_sans=[], pod_cidr="",
+                          service_cidr="", cluster_identifier="")
+    worker = Member("w", "worker", None, None)
+    ident = rollout_id(base, worker)
+    assert rollout_id(replace(base, version="v1.34.3+k0s.0"), worker) != ident
+    assert rollout_id(replace(base, node_local_load_balancing=True), worker) != ident
+    assert rollout_id(base, replace(worker, private_address="10.0.0.5")) != ident
+    assert rollout_id(base, replace(worker, labels={"tier": "1"})) == ident  # labels change through the API
+    assert rollout_id(replace(base, kubeconfig_renewal="2030-01"), worker) == ident
+
+
+def test_turning_node_local_load_balancing_off_restarts_workers_not_by_version():
+    """An apiAddress replaces NLLB: running workers must restart to stop using it."""
+    before = run_stack("prod", preview=False)
+    after = run_with(stack="prod", preview=False, k0s={**raw_config("prod")["k0s"], "apiAddress": "198.51.100.10"})
+    for worker in WORKERS:
+        assert env_of(before, f"{worker}-rollout")["K0S_VERSION"] == env_of(after, f"{worker}-rollout")["K0S_VERSION"]
+        assert env_of(before, f"{worker}-rollout")["ROLLOUT"] != env_of(after, f"{worker}-rollout")["ROLLOUT"]
+
+
+@pytest.mark.parametrize("count,percent,sizes", [
+    (5, 10, [1, 1, 1, 1, 1]),  # floor(0.5) → at least one
+    (20, 10, [2] * 10),
+    (7, 50, [3, 3, 1]),
+    (4, 100, [4]),
+])
+def test_restart_batches_follow_k0sctls_rule(count, percent, sizes):
+    workers = [Member(f"w{i}", "worker", None, None) for i in range(count)]
+    assert [len(b) for b in batches(workers, percent)] == sizes
+
+
+def test_restarts_go_batch_by_batch_and_default_to_ten_percent():
+    from tooling import bench
+
+    rec = offline.run("dev", preview=True, config=bench.scaled_config(20, base=fixture_config("dev"))[0])
+    groups = batches([f"worker-{i + 1}" for i in range(20)], 10)  # the default: 2 at a time
+    assert [len(g) for g in groups] == [2] * 10
+    for previous, current in zip(groups, groups[1:]):
+        for node in current:
+            drain = rec.named(f"k0s-{node}-drain")
+            assert {rec.named(f"k0s-{p}-ready").urn for p in previous} <= set(drain.dependencies)
+            for other in current:  # a batch restarts together
+                assert not rec.depends_transitively(drain.urn, rec.named(f"k0s-{other}-ready").urn)
+    for node in groups[0]:
+        assert rec.depends_transitively(rec.named(f"k0s-{node}-ready").urn, rec.named(f"k0s-{node}-rollout").urn)
+
+
+def test_a_private_address_carries_etcd_the_api_and_the_kubelet():
+    config = raw_config("prod")
+    nodes = [{**n, "privateAddress": f"10.0.0.{i + 1}"} for i, n in enumerate(config["nodes"])]
+    rec = run_with(stack="prod", preview=False, nodes=nodes)
+    for i, name in enumerate(CONTROLLERS):
+        spec = rendered_config(rec, name)["spec"]
+        assert spec["api"]["address"] == spec["storage"]["etcd"]["peerAddress"] == f"10.0.0.{i + 1}"
+        assert f"10.0.0.{i + 1}" in spec["api"]["sans"]
+        assert "KUBELET_NODE_IP" not in env_of(rec, name)  # controllers run no kubelet
+    for i, name in enumerate(WORKERS, start=len(CONTROLLERS)):
+        assert env_of(rec, name)["KUBELET_NODE_IP"] == env_of(rec, f"{name}-rollout")["KUBELET_NODE_IP"] == \
+            f"10.0.0.{i + 1}"
+
+
+def test_kubeconfig_is_renewed_each_month_for_the_programs_own_identity():
+    rec = run_stack("prod", preview=False)
+    env = env_of(rec, "k0s-kubeconfig")
+    assert env["RENEWAL"] == datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m")
+    assert env["ADMIN_USER"] == "cluster-bootstrap"
 
 
 def test_builds_from_its_args_alone():

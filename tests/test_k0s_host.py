@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.hostrun import STANDINS, log_lines, new_host, stop_standin_services, twice
-from tests.pins import VERSIONS
+from tests.hostrun import (MUTATING, STANDINS, log_lines, new_host, rendered, rendered_env, stop_standin_services, twice,
+                           unknown_kubectl_flags)
+from tests.pins import VERSIONS, next_patch
 
 VERSION = VERSIONS["k0s"]
+NEXT = next_patch(VERSION)
 CONFIG = base64.b64encode(b"apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\n").decode()
 JOURNAL = "run/fake-k0s/journal"
 
@@ -29,14 +31,23 @@ class Fleet:
         self.sshd, self.tmp, self.cluster = sshd, tmp_path, tmp_path / "cluster"
         self.roots: list[Path] = []
 
-    def host(self, name: str) -> Path:
+    def host(self, name: str, versions: tuple[str, ...] = (VERSION,)) -> Path:
+        """A fresh host named `name` (its Node's name) with these k0s versions staged."""
         root = new_host(self.tmp / name)
+        (root / "etc/hostname").write_text(name + "\n")
         self.roots.append(root)
-        staged = root / f"var/lib/cluster-bootstrap/bin/k0s-{VERSION}"
-        staged.parent.mkdir(parents=True)
-        staged.write_bytes((STANDINS / "fake-k0s").read_bytes())
-        staged.chmod(0o755)
+        for version in versions:
+            self.stage(root, version)
         return root
+
+    @staticmethod
+    def stage(root: Path, version: str) -> None:
+        """What stage-k0s.sh leaves: the binary of `version` (the stand-in, printing that version)."""
+        staged = root / f"var/lib/cluster-bootstrap/bin/k0s-{version}"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shebang, rest = (STANDINS / "fake-k0s").read_text().split("\n", 1)
+        staged.write_text(f"{shebang}\nFAKE_K0S_VERSION={version}\n{rest}")
+        staged.chmod(0o755)
 
     def env(self, **env) -> dict:
         return {"FAKE_CLUSTER": str(self.cluster), "FAKE_PYTHON": sys.executable, "K0S_VERSION": VERSION,
@@ -55,15 +66,35 @@ class Fleet:
                                    "FAKE_CLUSTER": str(self.cluster), "FAKE_PYTHON": sys.executable,
                                    "PATH": "/usr/bin:/bin", **env})
 
-    def first_controller(self) -> Path:
-        root = self.host("cp-1")
-        self.twice("k0s-node.sh", root, ROLE="controller", K0S_CONFIG_B64=CONFIG)
+    def first_controller(self, role: str = "controller", versions: tuple[str, ...] = (VERSION,)) -> Path:
+        root = self.host("cp-1", versions)
+        self.twice("k0s-node.sh", root, ROLE=role, K0S_CONFIG_B64=CONFIG, FIRST="true")
         return root
 
     def token(self, controller: Path, role: str, expiry: str = "2h") -> str:
         done = self.run("k0s-token.sh", controller, TOKEN_ROLE=role, TOKEN_EXPIRY=expiry)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
+
+    def join(self, controller: Path, name: str, role: str = "worker", versions=(VERSION,), **env) -> Path:
+        """A node joined with a fresh token of its own."""
+        root = self.host(name, versions)
+        token = self.token(controller, "worker" if role == "worker" else "controller")
+        if role != "worker":
+            env.setdefault("K0S_CONFIG_B64", CONFIG)
+        done = self.run("k0s-node.sh", root, {"JOIN_TOKEN": token}, ROLE=role, **env)
+        assert done.returncode == 0, done.stderr
+        return root
+
+    def node(self, name: str) -> list[str]:
+        """The stand-in API's Node object: its state lines, labels and annotations."""
+        path = self.cluster / "objects/node/_" / name
+        return path.read_text().splitlines() if path.exists() else []
+
+    def set_node_ready(self, name: str, ready: bool = True) -> None:
+        """What the kubelet and Cilium do: the Node's Ready condition."""
+        lines = [line for line in self.node(name) if line not in ("Ready", "NotReady")]
+        (self.cluster / "objects/node/_" / name).write_text("\n".join(["Ready" if ready else "NotReady", *lines]) + "\n")
 
 
 @pytest.fixture
@@ -80,14 +111,24 @@ def decoded(token: str) -> dict:
 
 def test_first_controller_installs_once_and_serves(fleet):
     root = fleet.host("cp-1")
-    _, calls = fleet.twice("k0s-node.sh", root, ROLE="controller+worker", K0S_CONFIG_B64=CONFIG)
+    _, calls = fleet.twice("k0s-node.sh", root, ROLE="controller+worker", K0S_CONFIG_B64=CONFIG, FIRST="true")
     installs = [c for c in calls if c.startswith("k0s install")]
     assert installs == ["k0s install controller --config /etc/k0s/k0s.yaml --enable-worker --no-taints"]
     assert "k0s start" in calls and (root / "etc/k0s/k0s.yaml").exists()
     assert not (root / "etc/k0s/join-token").exists()  # the first controller joins nothing
+    assert fleet.node("cp-1")[0] == "NotReady"  # its kubelet registered; Ready comes with Cilium
 
-    kubeconfig = fleet.run("k0s-kubeconfig.sh", root)
-    assert kubeconfig.returncode == 0 and yaml.safe_load(kubeconfig.stdout)["kind"] == "Config"
+
+def test_kubeconfig_is_a_fresh_certificate_for_the_programs_own_identity(fleet):
+    root = fleet.first_controller()
+    issued = [fleet.run("k0s-kubeconfig.sh", root, ADMIN_USER="cluster-bootstrap", RENEWAL=month)
+              for month in ("2026-10", "2026-11")]
+    assert [done.returncode for done in issued] == [0, 0], issued[0].stderr
+    configs = [yaml.safe_load(done.stdout) for done in issued]
+    assert configs[0]["users"][0]["name"] == "cluster-bootstrap"
+    assert configs[0]["users"] != configs[1]["users"]  # each run signs a new client certificate
+    assert log_lines(root).count(
+        "k0s kubeconfig create cluster-bootstrap --groups system:masters --certificate-expires-after 8760h") == 2
 
 
 def test_worker_joins_and_keeps_only_a_spent_token(fleet):
@@ -95,9 +136,9 @@ def test_worker_joins_and_keeps_only_a_spent_token(fleet):
     token = fleet.token(controller, "worker")
     assert decoded(token)["users"][0]["name"] == "kubelet-bootstrap"
     worker = fleet.host("worker-1")
-    _, calls = fleet.twice("k0s-node.sh", worker, {"JOIN_TOKEN": token}, ROLE="worker", NODE_LABELS="pool=general")
+    _, calls = fleet.twice("k0s-node.sh", worker, {"JOIN_TOKEN": token}, ROLE="worker", KUBELET_NODE_IP="10.0.0.21")
     assert [c for c in calls if c.startswith("k0s install")] == [
-        "k0s install worker --labels pool=general --token-file /etc/k0s/join-token"]
+        "k0s install worker --kubelet-extra-args=--node-ip=10.0.0.21 --token-file /etc/k0s/join-token"]
     assert (worker / "var/lib/k0s/kubelet.conf").exists()
     # The file stays (k0s v1.35.1 parses it on every start) but no longer holds the credential.
     spent = (worker / "etc/k0s/join-token").read_text().strip()
@@ -184,8 +225,8 @@ def test_config_change_restarts_the_controller(fleet):
     root = fleet.first_controller()
     calls = len(log_lines(root))
     changed = base64.b64encode(b"spec: {telemetry: {enabled: false}}\n").decode()
-    assert fleet.run("k0s-node.sh", root, ROLE="controller", K0S_CONFIG_B64=changed).returncode == 0
-    assert log_lines(root)[calls:][:2] == ["k0s stop", "k0s start"]
+    assert fleet.run("k0s-node.sh", root, ROLE="controller", K0S_CONFIG_B64=changed, FIRST="true").returncode == 0
+    assert [c for c in log_lines(root)[calls:] if c.startswith(MUTATING)] == ["k0s stop", "k0s start"]
 
 
 def test_worker_without_token_fails_clearly(fleet):
@@ -203,3 +244,224 @@ def test_reset_stops_first_and_is_idempotent(fleet):
     assert any(c.startswith("shutdown -r") for c in calls)
     assert not (worker / "usr/local/bin/k0s").exists() and not (worker / "var/lib/k0s").exists()
     assert not list((worker / "etc/systemd/system").glob("k0s*"))
+
+
+# Day 2: tokens, upgrades, downgrades, labels, removal. The node steps run with the environment
+# the program renders for prod's worker-1 (tests.hostrun.rendered_env), before and after a bump.
+
+def prod(version: str = VERSION):
+    from tests.conftest import raw_config, run_stack, run_with
+
+    if version == VERSION:
+        return run_stack("prod", preview=False)
+    return run_with(stack="prod", preview=False, versions={**raw_config("prod")["versions"], "k0s": version})
+
+
+def worker_day(fleet: Fleet, controller: Path, worker: Path, rec, token: str = "") -> None:
+    """One `pulumi up` of worker-1's steps as the program orders them: join, drain, rollout, ready."""
+    secret = {"JOIN_TOKEN": token} if token else None
+    for step, root in worker_steps(controller, worker):
+        script, env = rendered(rec, step)
+        done = fleet.run(script, root, secret if script != "k0s-rollout.sh" and "drain" not in step else None, **env)
+        assert done.returncode == 0, (step, done.stderr)
+
+
+def worker_steps(controller: Path, worker: Path) -> list[tuple[str, Path]]:
+    """worker-1's steps in the program's order, and the host each runs on."""
+    return [("k0s-worker-1", worker), ("k0s-worker-1-drain", controller),
+            ("k0s-worker-1-rollout", worker), ("k0s-worker-1-ready", controller)]
+
+
+def test_a_join_token_is_invalidated_once_its_node_is_ready(fleet):
+    controller = fleet.first_controller()
+    worker = fleet.host("worker-1")
+    token = fleet.token(controller, "worker")
+    token_id = decoded(token)["users"][0]["user"]["token"].split(".")[0]
+    worker_day(fleet, controller, worker, prod(), token)
+    assert token_id not in fleet.k0s(controller, "token", "list").stdout
+    assert "k0s token invalidate " + token_id in log_lines(controller)
+    # the same token no longer joins anything
+    thief = fleet.host("worker-9")
+    stolen = fleet.run("k0s-node.sh", thief, {"JOIN_TOKEN": token}, ROLE="worker", WAIT_SECONDS="3")
+    assert stolen.returncode != 0 and "invalidated token" in (thief / JOURNAL).read_text()
+
+
+def test_labels_follow_the_config_and_leave_others_alone(fleet):
+    controller = fleet.first_controller()
+    fleet.join(controller, "worker-1")
+    ready = {**rendered_env(prod(), "k0s-worker-1-ready"), "LABELS": "node.kubernetes.io/pool=general,tier=1"}
+    fleet.twice("k8s-node.sh", controller, **ready)
+    node = fleet.node("worker-1")
+    assert {"label node.kubernetes.io/pool=general", "label tier=1"} <= set(node)
+    fleet.k0s(controller, "kubectl", "label", "node", "worker-1", "team=ops")  # someone else's label
+    fleet.twice("k8s-node.sh", controller, **{**ready, "LABELS": "node.kubernetes.io/pool=gpu"})
+    node = fleet.node("worker-1")
+    assert "label node.kubernetes.io/pool=gpu" in node and "label team=ops" in node
+    assert not [line for line in node if line.startswith(("label tier=", "label node.kubernetes.io/pool=general"))]
+
+
+def test_worker_upgrade_is_drained_restarted_then_uncordoned(fleet):
+    before, after = prod(), prod(NEXT)
+    controller = fleet.first_controller(versions=(VERSION, NEXT))
+    worker = fleet.host("worker-1", (VERSION, NEXT))
+    worker_day(fleet, controller, worker, before, fleet.token(controller, "worker"))
+    fleet.set_node_ready("worker-1")
+    assert f"annotation cluster-bootstrap/rollout={rendered_env(before, 'k0s-worker-1-ready')['ROLLOUT']}" \
+        in fleet.node("worker-1")
+    mark = len(log_lines(worker)), len(log_lines(controller))
+
+    # the join step updates first (its K0S_VERSION changed) and leaves the running worker alone
+    join = fleet.run("k0s-node.sh", worker, **rendered_env(after, "k0s-worker-1"))
+    assert join.returncode == 0, join.stderr
+    assert fleet.k0s(worker, "version").stdout.strip() == VERSION
+    drain = fleet.run("k8s-node.sh", controller, **rendered_env(after, "k0s-worker-1-drain"))
+    assert drain.returncode == 0, drain.stderr
+    assert {"unschedulable", "drained"} <= set(fleet.node("worker-1"))
+    restarted = fleet.run("k0s-rollout.sh", worker, **rendered_env(after, "k0s-worker-1-rollout"))
+    assert restarted.returncode == 0, restarted.stderr
+    assert fleet.k0s(worker, "version").stdout.strip() == NEXT
+    _, _ = fleet.twice("k8s-node.sh", controller, **rendered_env(after, "k0s-worker-1-ready"))
+    node = fleet.node("worker-1")
+    assert "unschedulable" not in node and not [n for n in node if "drained-for" in n]
+    assert f"annotation cluster-bootstrap/rollout={rendered_env(after, 'k0s-worker-1-ready')['ROLLOUT']}" in node
+
+    worker_calls = [c for c in log_lines(worker)[mark[0]:] if c.startswith(MUTATING)]
+    controller_calls = [c for c in log_lines(controller)[mark[1]:] if c.startswith(MUTATING)]
+    assert worker_calls == ["k0s stop", "k0s start"]  # once, by k0s-rollout.sh
+    assert controller_calls[:2] == ["k0s kubectl cordon worker-1", "k0s kubectl drain worker-1 --force "
+                                    "--grace-period=120 --timeout=300s --delete-emptydir-data --ignore-daemonsets"]
+    assert "k0s kubectl uncordon worker-1" in controller_calls
+    assert not unknown_kubectl_flags(log_lines(controller))
+    # a second `pulumi up` changes nothing anywhere
+    for step, root in worker_steps(controller, worker):
+        script, env = rendered(after, step)
+        fleet.twice(script, root, **env)
+
+
+def test_a_drain_a_disruption_budget_blocks_stops_the_rollout(fleet):
+    controller = fleet.first_controller(versions=(VERSION, NEXT))
+    worker = fleet.host("worker-1", (VERSION, NEXT))
+    worker_day(fleet, controller, worker, prod(), fleet.token(controller, "worker"))
+    with (fleet.cluster / "objects/node/_/worker-1").open("a") as node:
+        node.write("pdb-blocks-drain\n")
+    done = fleet.run("k8s-node.sh", controller, **rendered_env(prod(NEXT), "k0s-worker-1-drain"))
+    assert done.returncode != 0
+    assert "could not drain worker-1; its restart is not started" in done.stderr
+    assert "disruption budget" in done.stderr  # kubectl's own reason, passed through
+
+
+def test_a_restarted_worker_that_never_gets_ready_stays_cordoned(fleet):
+    after = prod(NEXT)
+    controller = fleet.first_controller(versions=(VERSION, NEXT))
+    worker = fleet.host("worker-1", (VERSION, NEXT))
+    worker_day(fleet, controller, worker, prod(), fleet.token(controller, "worker"))
+    fleet.set_node_ready("worker-1")
+    for step, root in (("k0s-worker-1-drain", controller), ("k0s-worker-1-rollout", worker)):
+        script = "k8s-node.sh" if root == controller else "k0s-rollout.sh"
+        assert fleet.run(script, root, **rendered_env(after, step)).returncode == 0
+    fleet.set_node_ready("worker-1", False)
+    done = fleet.run("k8s-node.sh", controller, **{**rendered_env(after, "k0s-worker-1-ready"), "WAIT_SECONDS": "3"})
+    assert done.returncode != 0
+    assert "node worker-1 not Ready within 3s after its restart; it stays cordoned" in done.stderr
+    assert "unschedulable" in fleet.node("worker-1")
+
+
+def test_downgrades_are_refused_on_controllers_and_workers(fleet):
+    controller = fleet.first_controller(versions=(VERSION, NEXT))
+    assert fleet.run("k0s-node.sh", controller, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                     K0S_VERSION=NEXT).returncode == 0
+    back = fleet.run("k0s-node.sh", controller, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true")
+    assert back.returncode != 0
+    assert f"refusing to downgrade k0s from {NEXT} to {VERSION}" in back.stderr
+    assert fleet.k0s(controller, "version").stdout.strip() == NEXT
+    worker = fleet.join(controller, "worker-1", versions=(VERSION, NEXT), K0S_VERSION=NEXT, ROLLOUT="new")
+    back = fleet.run("k0s-rollout.sh", worker, ROLLOUT="old")
+    assert back.returncode != 0 and "refusing to downgrade" in back.stderr
+    assert fleet.k0s(worker, "version").stdout.strip() == NEXT
+
+
+def test_a_joined_controller_cannot_become_the_first(fleet):
+    """Removing the first controller from nodes would make the second create the cluster."""
+    controller = fleet.first_controller()
+    second = fleet.join(controller, "cp-2", role="controller")
+    done = fleet.run("k0s-node.sh", second, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true")
+    assert done.returncode != 0 and "removing or reordering the first controller" in done.stderr
+
+
+def test_a_new_node_ip_reinstalls_the_service_and_restarts(fleet):
+    root = fleet.first_controller(role="controller+worker")
+    calls = len(log_lines(root))
+    done = fleet.run("k0s-node.sh", root, ROLE="controller+worker", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                     KUBELET_NODE_IP="10.0.0.11")
+    assert done.returncode == 0, done.stderr
+    assert [c for c in log_lines(root)[calls:] if c.startswith(MUTATING)] == [
+        "k0s install controller --config /etc/k0s/k0s.yaml --enable-worker --no-taints "
+        "--kubelet-extra-args=--node-ip=10.0.0.11 --force", "k0s stop", "k0s start"]
+
+
+@pytest.mark.parametrize("version,config_version,plugin", [
+    (VERSION, 2, "io.containerd.grpc.v1.cri"),
+    ("v1.36.0+k0s.0", 3, "io.containerd.cri.v1.images"),  # k0s 1.36 ships containerd 2 (config v3)
+])
+def test_registry_drop_in_matches_the_containerd_k0s_ships(fleet, version, config_version, plugin):
+    import tomllib
+
+    root = fleet.host("cp-1", (version,))
+    assert fleet.run("k0s-node.sh", root, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                     K0S_VERSION=version).returncode == 0
+    drop_in = tomllib.loads((root / "etc/k0s/containerd.d/cluster-bootstrap-registries.toml").read_text())
+    assert drop_in["version"] == config_version
+    assert drop_in["plugins"][plugin]["registry"] == {"config_path": "/etc/k0s/containerd.d/certs.d"}
+
+
+def test_removing_a_worker_drains_and_deletes_its_node_before_the_reset(fleet):
+    controller = fleet.first_controller()
+    worker = fleet.host("worker-1")
+    worker_day(fleet, controller, worker, prod(), fleet.token(controller, "worker"))
+    script, env = rendered(prod(), "k0s-worker-1-ready", "delete")
+    mark = len(log_lines(controller))
+    _, calls = fleet.twice(script, controller, **env)
+    assert [c for c in calls[mark:] if c.startswith(MUTATING)] == [
+        "k0s kubectl drain worker-1 --force --grace-period=120 --timeout=300s --delete-emptydir-data "
+        "--ignore-daemonsets", "k0s kubectl delete node worker-1 --ignore-not-found"]
+    assert fleet.node("worker-1") == []
+    script, env = rendered(prod(), "k0s-worker-1", "delete")
+    assert script == "k0s-reset.sh" and fleet.run(script, worker, **env).returncode == 0
+    assert not (worker / "var/lib/k0s").exists()
+
+
+def test_a_leaving_controller_leaves_etcd_before_it_stops(fleet):
+    controller = fleet.first_controller()
+    second = fleet.join(controller, "cp-2", role="controller")
+    members = fleet.k0s(controller, "etcd", "member-list").stdout
+    assert "cp-1" in members and "cp-2" in members
+    mark = len(log_lines(second))
+    _, calls = fleet.twice("k0s-reset.sh", second, ROLE="controller")
+    assert [c for c in calls[mark:] if c.startswith(MUTATING)] == ["k0s etcd leave", "k0s stop", "k0s reset"]
+    assert "cp-2" not in fleet.k0s(controller, "etcd", "member-list").stdout
+    # the last member has no one to leave: it resets without `etcd leave`
+    mark = len(log_lines(controller))
+    _, calls = fleet.twice("k0s-reset.sh", controller, ROLE="controller")
+    assert [c for c in calls[mark:] if c.startswith(MUTATING)] == ["k0s stop", "k0s reset"]
+
+
+def test_reset_removes_what_cilium_left_on_the_host(fleet):
+    controller = fleet.first_controller()
+    worker = fleet.join(controller, "worker-1")
+    net = worker / "etc/cni/net.d"
+    net.mkdir(parents=True)
+    (net / "05-cilium.conflist").write_text("{}")
+    (net / "10-flannel.conflist.cilium_bak").write_text("{}")
+    ip = worker / "run/fake-ip"
+    ip.mkdir(parents=True)
+    (ip / "links").write_text("lo\neth0\ncilium_net@cilium_host\ncilium_host@cilium_net\nlxc1a2b3@if7\nlxcbr0\n")
+    (ip / "netns").write_text("cilium-health\ncni-1234\n")
+    for state in ("var/lib/cilium/bpf", "sys/fs/bpf/tc/globals"):
+        (worker / state).mkdir(parents=True)
+    (worker / "sys/fs/bpf/tc/globals/cilium_calls_hostns").write_text("")
+    _, calls = fleet.twice("k0s-reset.sh", worker, ROLE="worker")
+    assert sorted(p.name for p in net.iterdir()) == ["10-flannel.conflist"]
+    assert (ip / "links").read_text().split() == ["lo", "eth0", "lxcbr0"]
+    assert (ip / "netns").read_text().split() == ["cni-1234"]
+    assert not (worker / "var/lib/cilium").exists()
+    assert not list((worker / "sys/fs/bpf/tc/globals").iterdir())

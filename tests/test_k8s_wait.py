@@ -3,7 +3,6 @@ stand-in controller with exactly the environment the program renders for Cilium'
 
 from __future__ import annotations
 
-import shlex
 import threading
 import time
 
@@ -11,15 +10,13 @@ import pytest
 
 from tests.conftest import run_stack
 from tests.test_k0s_host import Fleet
-from tests.hostrun import stop_standin_services
+from tests import hostrun
+from tests.hostrun import log_lines, stop_standin_services, unknown_kubectl_flags
 
 
 def rendered_env(step: str) -> dict[str, str]:
-    """The environment of a wait step, parsed from the command line the program registered."""
-    create = run_stack("dev", preview=False).named(step).inputs["create"]
-    words = shlex.split(create)
-    pairs = words[words.index("env") + 1:words.index("bash")]
-    return dict(pair.split("=", 1) for pair in pairs if not pair.startswith("CB_SCRIPT="))
+    """The environment the program renders for a wait step of the dev stack."""
+    return hostrun.rendered_env(run_stack("dev", preview=False), step)
 
 
 @pytest.fixture
@@ -67,6 +64,7 @@ def test_agents_wait_covers_rollouts_crds_and_nodes_as_they_come_up(cluster):
     assert "k0s kubectl -n kube-system rollout status daemonset/cilium --timeout=10s" in calls
     assert "k0s kubectl wait --for=condition=Established --timeout=10s crd/ciliumloadbalancerippools.cilium.io" in calls
     assert not [c for c in calls if c.startswith(("k0s kubectl apply", "k0s kubectl delete", "k0s kubectl patch"))]
+    assert not unknown_kubectl_flags(log_lines(controller))
 
 
 def test_ingress_wait_needs_its_own_address_and_an_announcing_node(cluster):
@@ -111,6 +109,7 @@ def test_first_sync_wait_succeeds_once_flux_reports_ready(cluster):
     thread.join()
     assert done.returncode == 0, done.stderr
     assert "kustomization flux-system/flux-system ready" in done.stderr
+    assert not unknown_kubectl_flags(log_lines(controller))
 
 
 def test_a_failed_first_sync_fails_with_fluxs_own_message(cluster):

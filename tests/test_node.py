@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+from pathlib import Path
 
-from tests.conftest import run_with
+import pytest
+
+from tests.conftest import raw_config, run_with
 from tests.pins import VERSIONS
 
 COMMAND = "command:remote:Command"
@@ -109,3 +113,58 @@ def test_builds_from_its_args_alone():
     conn = rec.named("edge-prepare").inputs["connection"]
     assert (conn["host"], conn["port"], conn["user"], conn["proxy"]["user"]) == ("192.0.2.70", 2222, "ops", "jump")
     assert rec.named("edge-prepare").inputs["create"].startswith("sudo -n env ")
+
+
+ORACLE = Path(__file__).resolve().parent.parent / "venv" / "tools" / "bin" / "ssh-host-key"
+
+
+def keyscan(sshd) -> str:
+    """What `ssh-keyscan` (OpenSSH, independent of this program) prints for the test sshd."""
+    done = subprocess.run(["ssh-keyscan", "-p", str(sshd.port), "127.0.0.1"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.stdout.strip(), done.stderr
+    return done.stdout
+
+
+def connects(sshd, host_key: str) -> subprocess.CompletedProcess:
+    """golang.org/x/crypto/ssh, called as pulumi-command v1.2.1 calls it, dialling the test sshd."""
+    return subprocess.run([str(ORACLE), f"127.0.0.1:{sshd.port}", sshd.user, str(sshd.key), host_key],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_host_key_pasted_from_ssh_keyscan_is_the_one_pulumi_command_accepts(sshd):
+    if not ORACLE.exists():
+        pytest.skip("the ssh-host-key oracle is not built (needs go; `make test` builds it)")
+    rec = run_with(preview=False, nodes=[{"name": "dev-1", "address": "192.0.2.10", "role": "controller+worker",
+                                          "hostKey": keyscan(sshd)}])
+    pinned = node_children(rec, "node-dev-1")["prepare"].inputs["connection"]["hostKey"]
+    assert connects(sshd, pinned).returncode == 0
+    # the same check refuses a host that shows another key
+    other = subprocess.run(["ssh-keygen", "-y", "-f", str(sshd.key)], capture_output=True, text=True).stdout
+    refused = connects(sshd, other)
+    assert refused.returncode == 1 and "host key mismatch" in refused.stderr
+    assert not rec.warnings
+
+
+def test_every_step_of_a_host_checks_its_key_and_the_bastions():
+    node_key = "ssh-ed25519 " + base64.b64encode(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes(32)).decode()
+    jump_key = "ssh-ed25519 " + base64.b64encode(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes([1]) * 32).decode()
+    config = raw_config("prod")
+    nodes = [{**n, "hostKey": f"{n['address']} {node_key} root@{n['name']}"} for n in config["nodes"]]
+    rec = run_with(stack="prod", preview=False, nodes=nodes,
+                   ssh={**config["ssh"], "bastion": {**config["ssh"]["bastion"], "hostKey": jump_key}})
+    steps = rec.of_type(COMMAND) + rec.of_type("command:remote:CopyToRemote")
+    assert steps
+    for step in steps:
+        connection = step.inputs["connection"]
+        assert connection["hostKey"] == node_key, step.name
+        assert connection["proxy"]["hostKey"] == jump_key, step.name
+    assert rec.warnings == []
+
+
+def test_hosts_without_a_key_are_named_in_a_warning(up):
+    # the fixtures pin no host keys: every node (and prod's bastion) is warned about
+    names = [n["name"] for n in raw_config(up.stack)["nodes"]]
+    assert len(up.warnings) == len(names) + (up.stack == "prod")
+    for index, name in enumerate(names):
+        assert f"nodes[{index}] ({name}): no hostKey" in up.warnings[index]

@@ -37,6 +37,10 @@ def test_plan_prints_stages_counts_and_graph(stack, tmp_path, capsys):
     assert dot.startswith("strict digraph {") and "cluster-bootstrap:dns:DnsZone" in dot
     mermaid = (tmp_path / stack / "layers.mmd").read_text()
     assert mermaid.startswith("flowchart TB") and "stage 0 · foundation" in mermaid
+    # the fixtures pin no host keys: the plan says so, once per host, after the graph
+    warnings = out[out.index("Warnings:"):]
+    assert warnings.count("): no hostKey") == {"dev": 1, "prod": 5}[stack]
+    assert ("ssh.bastion: no hostKey" in warnings) is (stack == "prod")
 
 
 def test_plan_of_a_bad_stack_prints_the_problems_and_fails(tmp_path, capsys):

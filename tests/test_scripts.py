@@ -5,6 +5,7 @@ run changing nothing — with modprobe, curl and friends replaced by recording s
 from __future__ import annotations
 
 import base64
+import tomllib
 import subprocess
 import sys
 from pathlib import Path
@@ -62,14 +63,15 @@ def test_trust_ca_then_remove(sshd, host):
     env = {"REGISTRY_HOST": "registry.k8s.example.org", "CA_CERT_B64": base64.b64encode(pem.encode()).decode()}
     _, calls = twice(sshd, "trust-ca.sh", host, env)
     assert (host / "usr/local/share/ca-certificates/cluster-bootstrap-ca.crt").read_text().strip() == pem.strip()
-    hosts_toml = (host / "etc/k0s/containerd.d/certs.d/registry.k8s.example.org/hosts.toml").read_text()
-    assert 'ca = "/etc/k0s/containerd.d/certs.d/registry.k8s.example.org/ca.crt"' in hosts_toml
-    dropin = (host / "etc/k0s/containerd.d/cluster-bootstrap-registries.toml").read_text()
-    assert 'config_path = "/etc/k0s/containerd.d/certs.d"' in dropin
+    registry = host / "etc/k0s/containerd.d/certs.d/registry.k8s.example.org"
+    hosts_toml = tomllib.loads((registry / "hosts.toml").read_text())
+    (mirror,) = hosts_toml["host"].values()
+    assert mirror["ca"] == "/etc/k0s/containerd.d/certs.d/registry.k8s.example.org/ca.crt"
+    assert (registry / "ca.crt").read_text().strip() == pem.strip()
     assert calls.count("update-ca-certificates ") == 1
     twice(sshd, "trust-ca.sh", host, {"REGISTRY_HOST": "registry.k8s.example.org", "ACTION": "remove"})
     assert not (host / "usr/local/share/ca-certificates/cluster-bootstrap-ca.crt").exists()
-    assert not (host / "etc/k0s/containerd.d/cluster-bootstrap-registries.toml").exists()
+    assert not (registry / "hosts.toml").exists()
 
 
 def stage(sshd, host, **extra) -> list[str]:

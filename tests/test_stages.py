@@ -40,17 +40,23 @@ def test_children_are_named_after_their_layer(rec):
             assert child.name.startswith(layer.registration.name + "-"), child.name
 
 
-def test_critical_path_does_not_grow_with_workers():
-    """Workers join in parallel: 47 workers make the slow-step chain no longer than 2 do."""
+def test_critical_path_grows_with_restart_batches_not_with_workers():
+    """Workers join in parallel; only their restarts go in batches (k0s.workerDisruptionPercent),
+    each batch adding its drain, restart and ready steps to the slow chain."""
     from tooling import bench, offline
 
     from tests.conftest import fixture_config
 
-    five = offline.run("dev", preview=True, config=bench.scaled_config(2, base=fixture_config("dev"))[0])
-    fifty = offline.run("dev", preview=True, config=bench.scaled_config(47, base=fixture_config("dev"))[0])
-    path = bench.critical_path(fifty)
-    assert len(path) == len(bench.critical_path(five))
-    assert path.count("cilium-release") == 1 and path.count("k0s-cp-2") == 1
+    def path(workers: int, percent: int) -> list[str]:
+        config = bench.scaled_config(workers, base=fixture_config("dev"), disruption_percent=percent)[0]
+        return bench.critical_path(offline.run("dev", preview=True, config=config))
+
+    all_at_once = path(47, 100)
+    assert len(all_at_once) == len(path(2, 100))
+    assert all_at_once.count("cilium-release") == 1 and all_at_once.count("k0s-cp-2") == 1
+    tenth = path(47, 10)  # batches of 4: 12 of them
+    assert len(tenth) == len(all_at_once) + 3 * 11
+    assert len([step for step in tenth if step.endswith("-drain")]) == 12
 
 
 def test_secrets_never_appear_in_plain_text(up):

@@ -74,15 +74,25 @@ def ed25519_openssh(name: str) -> tuple[str, str]:
 def _command_stdout(name: str, inputs: dict) -> str:
     create = inputs.get("create", "")
     if "k0s-kubeconfig.sh" in create:
-        # what `k0s kubeconfig admin` prints: the controller's API address (spec.api.address)
+        # what `k0s kubeconfig create` prints: the controller's API address (spec.api.address)
         host = (inputs.get("connection") or {}).get("host", "localhost")
         return ("apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
                 f"    server: https://{host}:6443\n"
                 "contexts:\n- name: admin\n  context: {cluster: local, user: admin}\ncurrent-context: admin\n"
                 "users:\n- name: admin\n  user: {token: fake}\n")
     if "k0s-token.sh" in create:
-        return f"fake-join-token-{name}"
+        return join_token(name)
     return ""
+
+
+def join_token(name: str) -> str:
+    """A join token in k0s's encoding (base64 of a gzipped kubeconfig), unique to `name`."""
+    import gzip
+
+    secret = hashlib.sha256(name.encode()).hexdigest()
+    kubeconfig = (f"apiVersion: v1\nkind: Config\nusers:\n- name: kubelet-bootstrap\n  user:\n"
+                  f"    token: {secret[:6]}.{secret[6:22]}\n")
+    return base64.b64encode(gzip.compress(kubeconfig.encode(), mtime=0)).decode()
 
 
 def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class Recording:
     resources: dict[str, Registration] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # what the program logged with pulumi.log.warn
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources.values() if r.type == type_]
@@ -224,6 +225,8 @@ def run_function(
     recording = recording or Recording(stack=stack, preview=preview)
     mocks = FakeCloud(preview)
     monitor = RecordingMonitor(mocks, recording)
+    warn = pulumi.log.warn
+    pulumi.log.warn = lambda message, *args, **kwargs: recording.warnings.append(message)
     loop = asyncio.new_event_loop()  # a fresh loop per run: no task of an earlier run can leak in
     asyncio.set_event_loop(loop)
     try:
@@ -233,6 +236,7 @@ def run_function(
         settings.set_root_resource(None)  # run_in_stack makes the Stack that carries the exports
         loop.run_until_complete(pulumi.runtime.stack.run_in_stack(function))
     finally:
+        pulumi.log.warn = warn
         settings.SETTINGS.rpc_manager.clear()
         settings.SETTINGS.outputs.clear()
         loop.close()

@@ -57,6 +57,8 @@ def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
     for layer in graph.layers(rec):
         deps = sorted(labels[t] for s, t in edges if s == layer.registration.urn)
         out.append(f"  {layer.label:<28} ← {', '.join(deps) if deps else '—'}")
+    if rec.warnings:
+        out += ["", "Warnings:"] + [f"  ! {w}" for w in rec.warnings]
     out += ["", "Stack outputs: " + ", ".join(
         f"{k} (secret)" if k in rec.secret_outputs else k for k in sorted(rec.outputs))]
     return "\n".join(out)

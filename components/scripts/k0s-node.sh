@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install, join or upgrade k0s on this node, then wait until it has joined and serves. Idempotent:
-# a node that already runs the staged version with the same config is left alone; a new version or
-# config restarts it (Pulumi runs controllers one at a time, then the workers).
+# Install or join k0s on this node, then wait until it has joined and serves. Idempotent.
+# Controllers also upgrade here (Pulumi runs them one at a time): a new staged version, config or
+# install arguments restart the controller. A worker that has joined is left running: its restarts
+# are k0s-rollout.sh's, after its Node has been drained.
 #
 # The join token file outlives `k0s start`, which returns as soon as systemd has started the unit:
 # k0s reads the file later in its start-up (a controller before it joins etcd, a worker when it
@@ -9,7 +10,8 @@
 # this node has joined, the file is overwritten with a token that parses but grants nothing: k0s
 # v1.35.1 parses it on every worker start (k0s #7202), and a missing file fails that start.
 # Env: ROLE (controller | worker | controller+worker), K0S_VERSION, K0S_CONFIG_B64 (controllers),
-# NODE_LABELS ("k=v,k2=v2", optional), WAIT_SECONDS (default 300).
+# FIRST (true on the controller that creates the cluster), KUBELET_NODE_IP (optional),
+# ROLLOUT (workers: what k0s-rollout.sh keeps them at), WAIT_SECONDS.
 # Secret, from stdin: JOIN_TOKEN (empty on the first controller).
 set -euo pipefail
 : "${ROLE:?ROLE is required}" "${K0S_VERSION:?K0S_VERSION is required}"
@@ -18,6 +20,7 @@ JOIN_TOKEN="${JOIN_TOKEN:-}"
 staged="$ROOT/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
 bin="$ROOT/usr/local/bin/k0s"
 token_file=/etc/k0s/join-token
+state=/var/lib/cluster-bootstrap
 [ -x "$staged" ] || die "k0s $K0S_VERSION is not staged at ${staged#"$ROOT"}; run the Node layer first"
 
 case "$ROLE" in
@@ -48,12 +51,40 @@ spent_token() {
     gzip -n -c | base64 | tr -d '\n'
 }
 
+# The controller that creates the cluster must be the one that did: a controller that once joined
+# with a token is not made first by removing the one before it (it would mint tokens from, and
+# hand out the kubeconfig of, a cluster this program did not create on it).
+if [ "${FIRST:-false}" = true ]; then
+  if [ -e "$ROOT$token_file" ] && [ ! -e "$ROOT$state/k0s-founder" ]; then
+    die "this node joined the cluster with a token, but is now its first controller: removing or reordering the first controller in nodes is not supported; put it back first (README: Removing nodes)"
+  fi
+  mkdir -p "$ROOT$state"
+  [ -e "$ROOT$state/k0s-founder" ] || { : >"$ROOT$state/k0s-founder"; CHANGED=1; }
+fi
+
+refuse_downgrade "$bin" "$K0S_VERSION"
+installed=0
+for unit in "/etc/systemd/system/$service.service" "/etc/init.d/$service"; do
+  if [ -e "$ROOT$unit" ]; then installed=1; fi
+done
+if [ "$service" = k0sworker ] && [ "$installed" = 1 ] && joined; then
+  log "worker joined; restarts are k0s-rollout.sh's"
+  if [ -e "$ROOT$token_file" ]; then put_file "$token_file" 0600 < <(spent_token); fi
+  if ! "$bin" status >/dev/null 2>&1; then
+    "$bin" start >/dev/null 2>&1 || true  # stopped by hand: started again, as it was installed
+  fi
+  finish
+  exit 0
+fi
+
 restart=0
 if [ "$service" = k0scontroller ]; then
   : "${K0S_CONFIG_B64:?K0S_CONFIG_B64 is required on controllers}"
   put_file /etc/k0s/k0s.yaml 0644 < <(printf '%s' "$K0S_CONFIG_B64" | base64 -d)
   restart="$FILE_CHANGED"
 fi
+put_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml 0644 < <(registry_dropin "$K0S_VERSION")
+if [ "$FILE_CHANGED" = 1 ]; then restart=1; fi
 
 if ! cmp -s "$staged" "$bin" 2>/dev/null; then
   mkdir -p "$(dirname "$bin")"
@@ -70,38 +101,35 @@ if [ -n "$JOIN_TOKEN" ] && ! joined; then
   put_file "$token_file" 0600 <<<"$JOIN_TOKEN"
 fi
 
-installed=0
-for unit in "/etc/systemd/system/$service.service" "/etc/init.d/$service"; do
-  if [ -e "$ROOT$unit" ]; then installed=1; fi
-done
-
+JOINS=false
+if [ -n "$JOIN_TOKEN" ] || [ -e "$ROOT$token_file" ]; then JOINS=true; fi
+if [ "$service" = k0sworker ] && [ "$JOINS" = false ]; then die "a worker needs JOIN_TOKEN to join"; fi
+mapfile -t args < <(JOINS="$JOINS" install_args "$ROLE")
 if [ "$installed" = 0 ]; then
-  args=()
-  if [ "$service" = k0scontroller ]; then
-    args+=(controller --config /etc/k0s/k0s.yaml)
-    if [ "$ROLE" = controller+worker ]; then args+=(--enable-worker --no-taints); fi
-  else
-    args+=(worker)
-  fi
-  if [ -n "${NODE_LABELS:-}" ]; then args+=(--labels "$NODE_LABELS"); fi
-  if [ -n "$JOIN_TOKEN" ]; then
-    args+=(--token-file "$token_file")
-  elif [ "$service" = k0sworker ]; then
-    die "a worker needs JOIN_TOKEN to join"
-  fi
   "$bin" install "${args[@]}"
   "$bin" start
   log "installed and started $service"
   CHANGED=1
-elif [ "$restart" = 1 ] || { [ -n "$JOIN_TOKEN" ] && ! joined; }; then
-  "$bin" stop >/dev/null 2>&1 || true
-  "$bin" start
-  log "restarted $service (new version or config, or not joined yet)"
-  CHANGED=1
-elif ! "$bin" status >/dev/null 2>&1; then
-  # stopped by hand, or between two restarts of a failing unit: ask systemd to start it now
-  "$bin" start >/dev/null 2>&1 || true
+else
+  # install arguments (the node IP) changed: reinstall the service over the old one, as k0sctl
+  # does (a node installed before they were recorded keeps its service)
+  if [ -e "$ROOT$state/k0s-install-args" ] && ! printf '%s\n' "${args[@]}" | cmp -s - "$ROOT$state/k0s-install-args"; then
+    "$bin" install "${args[@]}" --force
+    log "reinstalled $service with new arguments"
+    CHANGED=1
+    restart=1
+  fi
+  if [ "$restart" = 1 ] || { [ -n "$JOIN_TOKEN" ] && ! joined; }; then
+    "$bin" stop >/dev/null 2>&1 || true
+    "$bin" start
+    log "restarted $service (new version, config or arguments, or not joined yet)"
+    CHANGED=1
+  elif ! "$bin" status >/dev/null 2>&1; then
+    # stopped by hand, or between two restarts of a failing unit: ask systemd to start it now
+    "$bin" start >/dev/null 2>&1 || true
+  fi
 fi
+put_file "$state/k0s-install-args" 0644 < <(printf '%s\n' "${args[@]}")
 
 # ready: the API answers on this controller, or the worker runs; and a joining node has joined.
 ready() {
@@ -124,4 +152,5 @@ log "$service joined and serving"
 if [ -e "$ROOT$token_file" ]; then
   put_file "$token_file" 0600 < <(spent_token)
 fi
+if [ -n "${ROLLOUT:-}" ]; then put_file "$state/k0s-rollout" 0644 <<<"$ROLLOUT"; fi
 finish

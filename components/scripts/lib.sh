@@ -51,6 +51,51 @@ k0s_arch() {
   esac
 }
 
+# version_lt A B — true when k0s version A is older than B (v1.34.2+k0s.0 < v1.34.10+k0s.0).
+version_lt() {
+  [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
+}
+
+# refuse_downgrade BIN TARGET — die when BIN runs a newer k0s than TARGET (k0s cannot go back:
+# etcd and API storage versions only move forward; k0sctl refuses the same).
+refuse_downgrade() {
+  local running
+  [ -x "$1" ] || return 0
+  running="$("$1" version 2>/dev/null || true)"
+  if [ -n "$running" ] && version_lt "$2" "$running"; then
+    die "refusing to downgrade k0s from $running to $2; k0s does not support downgrades (reinstall the node to go back)"
+  fi
+}
+
+# registry_dropin VERSION — the containerd drop-in that makes k0s's containerd read the registry
+# hosts under /etc/k0s/containerd.d/certs.d (trust-ca.sh writes them). Its format follows the
+# containerd the k0s VERSION ships: config version 2 up to k0s 1.35 (containerd 1.7), version 3
+# from 1.36 (containerd 2, whose pre-flight rejects version 2 and the io.containerd.grpc.v1.cri path).
+registry_dropin() {
+  if version_lt "$1" v1.36.0; then
+    printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/k0s/containerd.d/certs.d"\n'
+  else
+    printf 'version = 3\n\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/k0s/containerd.d/certs.d"\n'
+  fi
+}
+
+# install_args ROLE — `k0s install` arguments for this node (also what a reinstall compares).
+# Labels are not among them: k0s applies --labels only when a node registers, so k8s-node.sh keeps
+# them in step through the API instead. Env: KUBELET_NODE_IP, JOINS (true with a token file).
+install_args() {
+  local args=()
+  case "$1" in
+    controller) args+=(controller --config /etc/k0s/k0s.yaml) ;;
+    controller+worker) args+=(controller --config /etc/k0s/k0s.yaml --enable-worker --no-taints) ;;
+    worker) args+=(worker) ;;
+  esac
+  if [ "$1" != controller ] && [ -n "${KUBELET_NODE_IP:-}" ]; then
+    args+=("--kubelet-extra-args=--node-ip=$KUBELET_NODE_IP")
+  fi
+  if [ "${JOINS:-false}" = true ]; then args+=(--token-file /etc/k0s/join-token); fi
+  printf '%s\n' "${args[@]}"
+}
+
 finish() {
   if [ "$CHANGED" = 1 ]; then log "done: changed"; else log "done: unchanged"; fi
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Trust the stack's internal CA: the host trust store, and containerd (through k0s's
-# /etc/k0s/containerd.d drop-ins) for the in-cluster registry REGISTRY_HOST.
+# Trust the stack's internal CA: the host trust store, and containerd for the in-cluster registry
+# REGISTRY_HOST (a hosts.toml under /etc/k0s/containerd.d/certs.d, the format containerd 1.7 and
+# 2.x both read; the drop-in pointing containerd there depends on the k0s version, so the step that
+# starts k0s writes it).
 # Env: CA_CERT_B64 (PEM, base64), REGISTRY_HOST, ACTION (apply | remove).
 set -euo pipefail
 : "${REGISTRY_HOST:?REGISTRY_HOST is required}"
@@ -25,7 +27,7 @@ if [ "$ACTION" = remove ]; then
   fi
   remove_file "$registry_dir/hosts.toml"
   remove_file "$registry_dir/ca.crt"
-  remove_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml
+  remove_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml  # written here before k0s-node.sh did
   finish
   exit 0
 fi
@@ -49,12 +51,5 @@ server = "https://$REGISTRY_HOST"
 [host."https://$REGISTRY_HOST"]
   capabilities = ["pull", "resolve", "push"]
   ca = "$registry_dir/ca.crt"
-TOML
-# k0s merges drop-ins with a CRI plugin section into its containerd config (containerd 1.7: version 2).
-put_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml 0644 <<TOML
-version = 2
-
-[plugins."io.containerd.grpc.v1.cri".registry]
-  config_path = "$certs_d"
 TOML
 finish
