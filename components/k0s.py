@@ -10,6 +10,11 @@ its restart and uncordoned once Ready. Per node:
 
 Removing a node deletes these in reverse: its Node is drained and deleted, then the node leaves
 etcd (controllers) and k0s is reset. `pulumi destroy` does the same for every node.
+
+The first controller in the list is the one that mints tokens and signs the kubeconfig (every
+joined controller holds the cluster CA's key). It creates the cluster only on a fresh stack: any
+member may move to the front when the one before it leaves, but a node that is not a member
+refuses to (k0s-node.sh probes PEERS).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class Member:
     ready: pulumi.Resource  # its Node layer: host prepared, CA trusted, k0s staged
     labels: Mapping[str, str] = field(default_factory=dict)
     private_address: Optional[str] = None  # carries cluster traffic: etcd peers, the API, the kubelet's IP
+    address: Optional[str] = None  # where the host is reached; with private_address, where its API is
+
+    @property
+    def cluster_address(self) -> Optional[str]:
+        return self.private_address or self.address
 
     @property
     def is_controller(self) -> bool:
@@ -154,6 +164,8 @@ class K0sCluster(pulumi.ComponentResource):
 
         def join(member: Member, token_step, depends_on: list) -> pulumi.Resource:
             env = {"ROLE": member.role, "K0S_VERSION": args.version, "FIRST": str(member is first).lower()}
+            if member is first:  # a fresh first controller refuses to start a second cluster beside these
+                env["PEERS"] = " ".join(m.cluster_address for m in other_controllers if m.cluster_address)
             if member.is_controller:
                 config = yaml.safe_dump(k0s_config(args, member), sort_keys=True)
                 env["K0S_CONFIG_B64"] = base64.b64encode(config.encode()).decode()

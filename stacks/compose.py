@@ -111,7 +111,7 @@ def build(cfg: StackConfig) -> Cluster:
         K0sClusterArgs(
             version=versions.k0s,
             members=[Member(name=n.name, role=n.role, host=node.host, ready=node, labels=dict(n.labels),
-                            private_address=n.private_address)
+                            private_address=n.private_address, address=n.address)
                      for n, node in zip(cfg.nodes, nodes)],
             api_endpoint=facts.api_endpoint(cfg),
             api_sans=facts.api_sans(cfg),

@@ -18,6 +18,7 @@ import pytest
 from components import remote
 from pulumi.output import Unknown
 from tests.conftest import first_controller, raw_config, run_stack, run_with
+from tests.hostrun import rendered_env
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -130,6 +131,26 @@ def test_endpoint_changes_and_new_controllers_replace_no_in_cluster_object(chang
     assert (old.urn, old.inputs["clusterIdentifier"]) == (new.urn, new.inputs["clusterIdentifier"])
     assert {o.urn for o in in_cluster(before)} <= {o.urn for o in in_cluster(after)}
     assert first_controller(before).urn == first_controller(after).urn
+
+
+def test_replacing_the_first_controller_replaces_no_in_cluster_object():
+    """cp-1 leaves, cp-4 comes: cp-2 (a member) becomes first; it mints cp-4's token and signs the
+    kubeconfig, and in-cluster objects now go with it."""
+    before = run_stack("prod", preview=False)
+    nodes = [n for n in raw_config("prod")["nodes"] if n["name"] != "cp-1"]
+    nodes.insert(2, {"name": "cp-4", "address": "198.51.100.14", "role": "controller"})
+    after = run_with(stack="prod", preview=False, nodes=nodes)
+    (old,), (new,) = before.of_type(PROVIDER), after.of_type(PROVIDER)
+    assert (old.urn, old.inputs["clusterIdentifier"]) == (new.urn, new.inputs["clusterIdentifier"])
+    assert {o.urn for o in in_cluster(before)} <= {o.urn for o in in_cluster(after)}
+    first = after.named("k0s-cp-2")
+    assert first.urn == before.named("k0s-cp-2").urn  # updated in place
+    assert {o.deleted_with for o in in_cluster(after)} == {first.urn}
+    env = rendered_env(after, "k0s-cp-2")
+    assert (env["FIRST"], env["PEERS"]) == ("true", "198.51.100.13 198.51.100.14")
+    assert not first.is_secret("stdin")  # a member joins with no token
+    for step in ("k0s-cp-4-token", "k0s-kubeconfig", "k0s-worker-1-ready"):
+        assert after.named(step).inputs["connection"]["host"] == "198.51.100.12", step
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -32,10 +32,12 @@ class Fleet:
         self.roots: list[Path] = []
 
     def host(self, name: str, versions: tuple[str, ...] = (VERSION,)) -> Path:
-        """A fresh host named `name` (its Node's name) with these k0s versions staged."""
+        """A fresh host named `name` (its Node's name) with these k0s versions staged, and an
+        address of its own (where the stand-in's API answers while it runs a controller)."""
         root = new_host(self.tmp / name)
         (root / "etc/hostname").write_text(name + "\n")
         self.roots.append(root)
+        (root / "etc/fake-address").write_text(f"192.0.2.{100 + len(self.roots)}\n")
         for version in versions:
             self.stage(root, version)
         return root
@@ -85,6 +87,10 @@ class Fleet:
         done = self.run("k0s-node.sh", root, {"JOIN_TOKEN": token}, ROLE=role, **env)
         assert done.returncode == 0, done.stderr
         return root
+
+    @staticmethod
+    def address(root: Path) -> str:
+        return (root / "etc/fake-address").read_text().strip()
 
     def node(self, name: str) -> list[str]:
         """The stand-in API's Node object: its state lines, labels and annotations."""
@@ -380,12 +386,36 @@ def test_downgrades_are_refused_on_controllers_and_workers(fleet):
     assert fleet.k0s(worker, "version").stdout.strip() == NEXT
 
 
-def test_a_joined_controller_cannot_become_the_first(fleet):
-    """Removing the first controller from nodes would make the second create the cluster."""
-    controller = fleet.first_controller()
-    second = fleet.join(controller, "cp-2", role="controller")
-    done = fleet.run("k0s-node.sh", second, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true")
-    assert done.returncode != 0 and "removing or reordering the first controller" in done.stderr
+def test_the_first_controller_can_leave_and_a_member_takes_over(fleet):
+    """k0sctl's leader is any running controller: so is ours. Every joined controller has the CA key."""
+    first = fleet.first_controller()
+    second, third = (fleet.join(first, name, role="controller") for name in ("cp-2", "cp-3"))
+    # cp-1 leaves the list: cp-2 is now first (no token, FIRST=true); nothing restarts on it
+    fleet.twice("k0s-node.sh", second, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                PEERS=fleet.address(third))
+    _, calls = fleet.twice("k0s-reset.sh", first, ROLE="controller")
+    assert "k0s etcd leave" in calls
+    members = fleet.k0s(second, "etcd", "member-list").stdout
+    assert "cp-1" not in members and "cp-2" in members and "cp-3" in members
+    # the new first controller mints tokens and signs the kubeconfig
+    fleet.join(second, "worker-1")
+    issued = fleet.run("k0s-kubeconfig.sh", second, ADMIN_USER="cluster-bootstrap", RENEWAL="2026-11")
+    assert issued.returncode == 0, issued.stderr
+
+
+def test_a_fresh_node_put_first_refuses_to_create_a_second_cluster(fleet):
+    running = fleet.first_controller()
+    fresh = fleet.host("cp-9")
+    done = fleet.run("k0s-node.sh", fresh, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                     PEERS=f"192.0.2.250 {fleet.address(running)}")
+    assert done.returncode != 0
+    assert f"a cluster already runs on {fleet.address(running)}, and this node is not a member" in done.stderr
+    assert not [c for c in log_lines(fresh) if c.startswith("k0s install")]
+    # with no listed controller serving, it is a fresh stack: the node creates the cluster
+    fleet.k0s(running, "stop")
+    created = fleet.run("k0s-node.sh", fresh, ROLE="controller", K0S_CONFIG_B64=CONFIG, FIRST="true",
+                        PEERS=fleet.address(running))
+    assert created.returncode == 0, created.stderr
 
 
 def test_a_new_node_ip_reinstalls_the_service_and_restarts(fleet):

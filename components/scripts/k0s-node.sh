@@ -10,7 +10,8 @@
 # this node has joined, the file is overwritten with a token that parses but grants nothing: k0s
 # v1.35.1 parses it on every worker start (k0s #7202), and a missing file fails that start.
 # Env: ROLE (controller | worker | controller+worker), K0S_VERSION, K0S_CONFIG_B64 (controllers),
-# FIRST (true on the controller that creates the cluster), KUBELET_NODE_IP (optional),
+# FIRST (true on the first controller in nodes: it creates the cluster if there is none), PEERS (the
+# other controllers' addresses, on the first), KUBELET_NODE_IP (optional),
 # ROLLOUT (workers: what k0s-rollout.sh keeps them at), WAIT_SECONDS.
 # Secret, from stdin: JOIN_TOKEN (empty on the first controller).
 set -euo pipefail
@@ -51,15 +52,19 @@ spent_token() {
     gzip -n -c | base64 | tr -d '\n'
 }
 
-# The controller that creates the cluster must be the one that did: a controller that once joined
-# with a token is not made first by removing the one before it (it would mint tokens from, and
-# hand out the kubeconfig of, a cluster this program did not create on it).
-if [ "${FIRST:-false}" = true ]; then
-  if [ -e "$ROOT$token_file" ] && [ ! -e "$ROOT$state/k0s-founder" ]; then
-    die "this node joined the cluster with a token, but is now its first controller: removing or reordering the first controller in nodes is not supported; put it back first (README: Removing nodes)"
-  fi
-  mkdir -p "$ROOT$state"
-  [ -e "$ROOT$state/k0s-founder" ] || { : >"$ROOT$state/k0s-founder"; CHANGED=1; }
+# The first controller creates the cluster only if it has none yet. Any member may be first (the
+# one that created the cluster may have left), but a node that has not joined must not be: with
+# another listed controller already serving, it would create a second cluster beside it.
+if [ "${FIRST:-false}" = true ] && [ "$service" = k0scontroller ] && ! joined; then
+  for peer in ${PEERS:-}; do
+    host="$peer"
+    case "$peer" in *:*) host="[$peer]" ;; esac  # IPv6
+    # any HTTP answer, even 401, is an API server
+    code="$(curl -sk -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 10 "https://$host:6443/readyz" || true)"
+    if [ -n "$code" ] && [ "$code" != 000 ]; then
+      die "a cluster already runs on $peer, and this node is not a member: as the first controller in nodes it would create a second cluster. Put a controller that is a member first in nodes; a new controller joins from any later place (README: Adding, removing and changing nodes)"
+    fi
+  done
 fi
 
 refuse_downgrade "$bin" "$K0S_VERSION"

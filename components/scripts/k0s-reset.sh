@@ -70,7 +70,6 @@ remove_file /etc/k0s/join-token
 remove_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml
 remove_file /var/lib/cluster-bootstrap/k0s-install-args
 remove_file /var/lib/cluster-bootstrap/k0s-rollout
-remove_file /var/lib/cluster-bootstrap/k0s-founder
 if [ -n "${K0S_VERSION:-}" ]; then
   remove_file "/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
   remove_file "/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION.sha256"
