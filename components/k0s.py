@@ -33,7 +33,7 @@ from components import remote
 from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:k0s:K0sCluster"
-TOKEN_EXPIRY = "2h"  # a join token lives this long if unused; it is invalidated right after its join
+TOKEN_EXPIRY_SECONDS = 7200  # a join token lives this long if unused; it is invalidated right after its join
 ADMIN_USER = "cluster-bootstrap"  # the identity of the kubeconfig Pulumi uses (group system:masters)
 
 
@@ -157,7 +157,8 @@ class K0sCluster(pulumi.ComponentResource):
             """A join token for one node only, minted by the running first controller."""
             role = "controller" if member.is_controller else "worker"
             return step(f"{member.name}-token", admin, "k0s-token.sh",
-                        env={"TOKEN_ROLE": role, "TOKEN_EXPIRY": TOKEN_EXPIRY, "NODE": member.name},
+                        env={"TOKEN_ROLE": role, "TOKEN_EXPIRY_SECONDS": str(TOKEN_EXPIRY_SECONDS),
+                             "NODE": member.name},
                         secret_output=True,
                         # why: the first controller serves the API that mints tokens
                         depends_on=[after])
@@ -173,6 +174,8 @@ class K0sCluster(pulumi.ComponentResource):
                 env["ROLLOUT"] = rollout_id(args, member)
             if member.runs_pods and member.private_address:
                 env["KUBELET_NODE_IP"] = member.private_address
+            if token_step is not None:
+                env["TOKEN_URN"] = token_step.urn
             return step(member.name, member.host, "k0s-node.sh", depends_on,
                         env=env,
                         secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None,

@@ -99,6 +99,7 @@ def test_each_node_joins_with_a_token_of_its_own(preview):
         own = rec.named(f"{joiner}-token").urn
         for step in (joiner, f"{joiner}-ready"):
             assert rec.named(step).property_dependencies["stdin"] == [own], step
+        assert env_of(rec, joiner)["TOKEN_URN"] == own  # named if the token expires before a retry
         role = "controller" if joiner in CONTROLLERS else "worker"
         assert f"TOKEN_ROLE={role}" in str(rec.named(f"{joiner}-token").inputs["create"])
 

@@ -73,8 +73,9 @@ class Fleet:
         self.twice("k0s-node.sh", root, ROLE=role, K0S_CONFIG_B64=CONFIG, FIRST="true")
         return root
 
-    def token(self, controller: Path, role: str, expiry: str = "2h") -> str:
-        done = self.run("k0s-token.sh", controller, TOKEN_ROLE=role, TOKEN_EXPIRY=expiry)
+    def token(self, controller: Path, role: str, expiry_seconds: int = 7200) -> str:
+        """What the token step prints: "expires=<unix time>", then the token."""
+        done = self.run("k0s-token.sh", controller, TOKEN_ROLE=role, TOKEN_EXPIRY_SECONDS=str(expiry_seconds))
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -111,8 +112,13 @@ def fleet(sshd, tmp_path):
         stop_standin_services(root)
 
 
+def token_of(envelope: str) -> str:
+    return envelope.splitlines()[-1]
+
+
 def decoded(token: str) -> dict:
-    return yaml.safe_load(gzip.decompress(base64.b64decode(token)))
+    """The kubeconfig inside a join token (or the token step's output)."""
+    return yaml.safe_load(gzip.decompress(base64.b64decode(token_of(token))))
 
 
 def test_first_controller_installs_once_and_serves(fleet):
@@ -148,7 +154,7 @@ def test_worker_joins_and_keeps_only_a_spent_token(fleet):
     assert (worker / "var/lib/k0s/kubelet.conf").exists()
     # The file stays (k0s v1.35.1 parses it on every start) but no longer holds the credential.
     spent = (worker / "etc/k0s/join-token").read_text().strip()
-    assert spent != token and token.split(".")[-1] not in spent
+    assert spent != token_of(token) and token_of(token) not in spent
     kubeconfig = decoded(spent)
     assert kubeconfig["users"][0]["name"] == kubeconfig["contexts"][0]["context"]["user"] == "kubelet-bootstrap"
     assert oct((worker / "etc/k0s/join-token").stat().st_mode & 0o777) == "0o600"
@@ -181,7 +187,7 @@ def test_standin_fails_a_join_whose_token_file_is_removed_after_start(fleet):
     binary.write_bytes((STANDINS / "fake-k0s").read_bytes())
     binary.chmod(0o755)
     (worker / "etc/k0s").mkdir(parents=True)
-    (worker / "etc/k0s/join-token").write_text(fleet.token(controller, "worker"))
+    (worker / "etc/k0s/join-token").write_text(token_of(fleet.token(controller, "worker")))
     assert fleet.k0s(worker, "install", "worker", "--token-file", "/etc/k0s/join-token").returncode == 0
     assert fleet.k0s(worker, "start").returncode == 0  # returns at once
     assert fleet.k0s(worker, "status").returncode != 0
@@ -192,15 +198,29 @@ def test_standin_fails_a_join_whose_token_file_is_removed_after_start(fleet):
     assert not (worker / "var/lib/k0s/kubelet.conf").exists()
 
 
-def test_an_expired_token_fails_clearly_and_a_fresh_one_recovers(fleet):
+def test_an_expired_token_names_the_step_to_replace(fleet):
+    """A failed join retried after its token expired: Pulumi kept that token; say how to mint anew."""
     controller = fleet.first_controller()
-    stale = fleet.token(controller, "worker", expiry="1s")
+    stale = fleet.token(controller, "worker", expiry_seconds=1)
     time.sleep(2)
     worker = fleet.host("worker-1")
-    failed = fleet.run("k0s-node.sh", worker, {"JOIN_TOKEN": stale}, ROLE="worker", WAIT_SECONDS="4")
+    urn = "urn:pulumi:prod::cluster-bootstrap::cluster-bootstrap:k0s:K0sCluster$command:remote:Command::k0s-worker-1-token"
+    failed = fleet.run("k0s-node.sh", worker, {"JOIN_TOKEN": stale}, ROLE="worker", TOKEN_URN=urn)
+    assert failed.returncode != 0
+    assert "this node's join token expired unused at" in failed.stderr
+    assert f"mint a new one with: pulumi up --replace '{urn}'" in failed.stderr
+    assert not (worker / "etc/k0s/join-token").exists() and not log_lines(worker)
+
+
+def test_a_token_k0s_refuses_fails_clearly_and_a_fresh_one_recovers(fleet):
+    controller = fleet.first_controller()
+    refused = fleet.token(controller, "worker")
+    fleet.k0s(controller, "token", "invalidate", decoded(refused)["users"][0]["user"]["token"].split(".")[0])
+    worker = fleet.host("worker-1")
+    failed = fleet.run("k0s-node.sh", worker, {"JOIN_TOKEN": refused}, ROLE="worker", WAIT_SECONDS="4")
     assert failed.returncode != 0
     assert "k0sworker has not joined and served within 4s; see: journalctl -u k0sworker" in failed.stderr
-    assert "token expired" in (worker / JOURNAL).read_text()
+    assert "invalidated token" in (worker / JOURNAL).read_text()
     # A re-run with a fresh token rewrites the file and restarts the unit installed before.
     recovered = fleet.run("k0s-node.sh", worker, {"JOIN_TOKEN": fleet.token(controller, "worker")}, ROLE="worker")
     assert recovered.returncode == 0, recovered.stderr

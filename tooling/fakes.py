@@ -80,8 +80,8 @@ def _command_stdout(name: str, inputs: dict) -> str:
                 f"    server: https://{host}:6443\n"
                 "contexts:\n- name: admin\n  context: {cluster: local, user: admin}\ncurrent-context: admin\n"
                 "users:\n- name: admin\n  user: {token: fake}\n")
-    if "k0s-token.sh" in create:
-        return join_token(name)
+    if "k0s-token.sh" in create:  # "expires=<unix time>", then the token
+        return f"expires=1893456000\n{join_token(name)}"
     return ""
 
 

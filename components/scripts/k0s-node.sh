@@ -13,11 +13,13 @@
 # FIRST (true on the first controller in nodes: it creates the cluster if there is none), PEERS (the
 # other controllers' addresses, on the first), KUBELET_NODE_IP (optional),
 # ROLLOUT (workers: what k0s-rollout.sh keeps them at), WAIT_SECONDS.
-# Secret, from stdin: JOIN_TOKEN (empty on the first controller).
+# TOKEN_URN (the Pulumi URN of the step that minted JOIN_TOKEN, named when it has expired).
+# Secret, from stdin: JOIN_TOKEN, as k0s-token.sh prints it (empty on the first controller).
 set -euo pipefail
 : "${ROLE:?ROLE is required}" "${K0S_VERSION:?K0S_VERSION is required}"
 WAIT_SECONDS="${WAIT_SECONDS:-300}"
-JOIN_TOKEN="${JOIN_TOKEN:-}"
+expires="$(token_expiry "${JOIN_TOKEN:-}")"
+JOIN_TOKEN="$(token_in "${JOIN_TOKEN:-}")"
 staged="$ROOT/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
 bin="$ROOT/usr/local/bin/k0s"
 token_file=/etc/k0s/join-token
@@ -101,8 +103,12 @@ if ! cmp -s "$staged" "$bin" 2>/dev/null; then
 fi
 
 # A node that has not joined yet gets the token (again: after a failed or interrupted run the
-# file may hold an expired one, or a spent one).
+# file may hold an expired one, or a spent one). Pulumi keeps the token it minted for this node: a
+# join retried after its expiry needs a new one, which only replacing that step mints.
 if [ -n "$JOIN_TOKEN" ] && ! joined; then
+  if [ -n "$expires" ] && [ "$(date +%s)" -ge "$expires" ]; then
+    die "this node's join token expired unused at $(date -u -d "@$expires" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo "$expires") (its join failed and is retried too late); mint a new one with: pulumi up --replace '${TOKEN_URN:-<the k0s-<node>-token step>}'"
+  fi
   put_file "$token_file" 0600 <<<"$JOIN_TOKEN"
 fi
 

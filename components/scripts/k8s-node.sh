@@ -35,7 +35,7 @@ set_annotation() {
 invalidate() {
   local id
   [ -n "$JOIN_TOKEN" ] || return 0
-  id="$(printf '%s' "$JOIN_TOKEN" | base64 -d | gzip -dc | sed -n 's/^ *token: *\([a-z0-9]*\)\..*/\1/p' | head -n 1)"
+  id="$(token_in "$JOIN_TOKEN" | base64 -d | gzip -dc | sed -n 's/^ *token: *\([a-z0-9]*\)\..*/\1/p' | head -n 1)"
   [ -n "$id" ] || die "cannot read the join token's id"
   if k0s token list 2>/dev/null | grep -q "^$id\b"; then
     k0s token invalidate "$id" >/dev/null

@@ -96,6 +96,11 @@ install_args() {
   printf '%s\n' "${args[@]}"
 }
 
+# token_in ENVELOPE / token_expiry ENVELOPE — the token, and when it expires (unix time), of what
+# k0s-token.sh printed.
+token_in() { printf '%s\n' "$1" | sed '/^expires=/d'; }
+token_expiry() { printf '%s\n' "$1" | sed -n 's/^expires=//p'; }
+
 finish() {
   if [ "$CHANGED" = 1 ]; then log "done: changed"; else log "done: unchanged"; fi
 }
