@@ -15,7 +15,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import dns
+from components import dns, remote
+from components.bucket import BackupAccess
 from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:platform:CertManager"
@@ -101,6 +102,14 @@ def acme_issuer_spec(email: str, domain: str, server: str, zone_id, region: str,
 
 
 @dataclass(frozen=True)
+class CertificateRestore:
+    """Where issued certificates' Secrets are put back from, before their Certificates exist."""
+
+    admin_host: remote.Host  # runs `k0s kubectl`
+    access: BackupAccess
+
+
+@dataclass(frozen=True)
 class CertManagerArgs:
     version: str
     cluster: InCluster
@@ -116,12 +125,14 @@ class CertManagerArgs:
     ingress_ip: str  # where *.<domain> points: the shared ingress
     wildcard_tls: tuple[str, str]  # (namespace, name) of the wildcard certificate's Secret
     after: Sequence[pulumi.Resource]  # the pod network
+    restore: Optional[CertificateRestore] = None  # a rebuilt cluster gets its certificates back
 
 
 class CertManager(pulumi.ComponentResource):
     """cert-manager with `letsencrypt-staging`, `letsencrypt-production` and `internal-ca` issuers."""
 
     default_issuer: str
+    issued_secrets: list[tuple[str, str]]  # (namespace, name) of the Secrets its Certificates fill
 
     def __init__(self, name: str, args: CertManagerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
@@ -219,6 +230,21 @@ class CertManager(pulumi.ComponentResource):
         issuer(f"{name}-{CA_ISSUER}", CA_ISSUER, {"ca": {"secretName": CA_ISSUER}}, [ca_secret])
 
         wildcard_namespace, wildcard_secret = args.wildcard_tls
+        self.issued_secrets = [args.wildcard_tls]
+        restored = []
+        if args.restore is not None:
+            access = args.restore.access
+            restored.append(remote.run(
+                f"{name}-restore",
+                args.restore.admin_host,
+                "restore-certificates.sh",
+                env={"SECRETS": " ".join(f"{ns}/{secret}" for ns, secret in self.issued_secrets),
+                     "S3_URL": access.url, "S3_REGION": access.region},
+                secret_env={"AWS_ACCESS_KEY_ID": access.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY": access.secret_access_key},
+                # why: the API serves once the network stage is up
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            ))
         k8s.apiextensions.CustomResource(
             f"{name}-wildcard",
             api_version="cert-manager.io/v1",
@@ -230,8 +256,9 @@ class CertManager(pulumi.ComponentResource):
                 "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self.default_issuer},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
-            # why: issued by the stack's default ACME issuer (and the CRD comes with the chart)
-            opts=cluster.opts(self, depends_on=[issuers[args.acme_server]]),
+            # why: issued by the stack's default ACME issuer (and the CRD comes with the chart); a
+            # restored Secret must be there first, or cert-manager orders a new certificate
+            opts=cluster.opts(self, depends_on=[issuers[args.acme_server], *restored]),
         )
 
         # Every name under the domain reaches the shared ingress (Cilium's fixed pool address).

@@ -21,7 +21,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import handover
+from components import handover, shell
+from components.bucket import BackupAccess
 from components.handover import BRANCH, SSH_PORT, GitSource
 from components.kube import InCluster
 
@@ -112,12 +113,17 @@ class GiteaArgs:
     cluster: InCluster
     after: Sequence[pulumi.Resource]  # the pod network
     storage_ready: Sequence[pulumi.Resource] = ()  # the layer providing the class (none: the user's own)
+    backup: Optional[BackupAccess] = None  # an empty repository is restored from the latest backup here
 
 
 class Gitea(pulumi.ComponentResource):
     """Gitea, its seeded repository, and the credentials Flux reads it with."""
 
     source: GitSource  # what Flux reads the seeded repository with
+    namespace: pulumi.Output[str]
+    tools_image: str  # sh, curl, git: what the seed Job (and the backup job) run
+    admin_secret: str  # its admin account: keys username, password
+    http_url: str  # its API and git over HTTP, inside the cluster
 
     def __init__(self, name: str, args: GiteaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
@@ -173,7 +179,7 @@ class Gitea(pulumi.ComponentResource):
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
         # which replaces the Job), settings in the Job, credentials in Secrets.
         archive = gitops_archive(args.seed_dir)
-        script = SEED_SCRIPT.read_text()
+        script = shell.assemble(SEED_SCRIPT)
         digest = hashlib.sha256(archive + script.encode()).hexdigest()
         content = k8s.core.v1.ConfigMap(
             f"{name}-seed-content",
@@ -194,6 +200,11 @@ class Gitea(pulumi.ComponentResource):
         def from_secret(env: str, secret, key: str) -> dict:
             return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
+        restore_env = []
+        if args.backup is not None:
+            restore_env = args.backup.env(args.backup.secret(f"{name}-seed-s3", ns, in_cluster).metadata.name)
+        self.tools_image = TOOLS_IMAGE.format(version=args.app_version)
+
         deploy_public = deploy_key.public_key_openssh.apply(lambda k: " ".join(k.split()[:2]))
         seed = k8s.batch.v1.Job(
             f"{name}-seed",
@@ -212,7 +223,7 @@ class Gitea(pulumi.ComponentResource):
                                             "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": "seed",
-                            "image": TOOLS_IMAGE.format(version=args.app_version),
+                            "image": self.tools_image,
                             "command": ["/bin/sh", "/seed/gitea-seed.sh"],
                             "env": [
                                 {"name": "GITEA_URL", "value": http_url()},
@@ -229,6 +240,7 @@ class Gitea(pulumi.ComponentResource):
                                 from_secret("GITEA_PASSWORD", ADMIN_SECRET, "password"),
                                 from_secret("WEBHOOK_URL", webhook.metadata.name, "url"),
                                 from_secret("WEBHOOK_SECRET", webhook.metadata.name, "secret"),
+                                *restore_env,
                             ],
                             "volumeMounts": [{"name": "seed", "mountPath": "/seed", "readOnly": True},
                                              {"name": "tmp", "mountPath": "/tmp"}],
@@ -255,4 +267,5 @@ class Gitea(pulumi.ComponentResource):
             webhook_token=webhook_token,
             seeded=seed,
         )
+        self.namespace, self.admin_secret, self.http_url = ns, ADMIN_SECRET, http_url()
         self.register_outputs({"gitRepositoryUrl": self.source.url})

@@ -56,6 +56,7 @@ class NodeArgs:
     binary_path: Optional[str] = None  # airgap: upload this k0s binary instead of downloading
     airgap_bundle: Optional[str] = None  # airgap: image bundle for workers
     gone: bool = False  # the host no longer exists: its steps are forgotten on delete, never dialled
+    signs_s3: bool = False  # a step here signs S3 requests with curl (the backup restore): needs curl ≥ 7.75
 
 
 def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
@@ -96,7 +97,8 @@ class Node(pulumi.ComponentResource):
             f"{name}-prepare",
             self.host,
             "prepare-host.sh",
-            env={"NODE_NAME": args.hostname, "UPLOAD_OWNER": args.ssh.user, "UPLOAD_DIR": UPLOAD_DIR},
+            env={"NODE_NAME": args.hostname, "UPLOAD_OWNER": args.ssh.user, "UPLOAD_DIR": UPLOAD_DIR,
+                 **({"CURL_SIGV4": "true"} if args.signs_s3 else {})},
             opts=child,
         )
         after_prepare = pulumi.ResourceOptions(

@@ -16,12 +16,14 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_command as command
 
+from components import shell
+
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def program(script: str) -> str:
-    """The shell program a script becomes on the host: lib.sh, then the script itself."""
-    return (SCRIPTS / "lib.sh").read_text() + "\n" + (SCRIPTS / script).read_text()
+    """The shell program a script becomes on the host: lib.sh, the helpers it uses, the script."""
+    return shell.assemble(SCRIPTS / script, before=(SCRIPTS / "lib.sh",))
 
 
 def command_line(script: str, env: Mapping[str, str], sudo: bool) -> str:

@@ -10,7 +10,9 @@ from typing import Optional
 import pulumi
 
 from components import handover
-from components.certmanager import CertManager, CertManagerArgs
+from components.backup import Backup, BackupArgs
+from components.bucket import BackupBucket, BackupBucketArgs
+from components.certmanager import CertificateRestore, CertManager, CertManagerArgs
 from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
 from components.flux import Flux, FluxArgs
@@ -42,9 +44,12 @@ class Cluster:
     sops: SopsAgeSecret
     gitea: Gitea
     flux: Flux
+    bucket: Optional[BackupBucket] = None  # None: backups off
+    backup: Optional[Backup] = None
 
     def outputs(self) -> dict[str, pulumi.Input]:
-        return {
+        extra = {"backupBucket": self.bucket.bucket} if self.bucket else {}
+        return {**extra,
             "zoneId": self.dns.zone_id,
             "nameServers": self.dns.name_servers,
             "internalCaCert": self.ca.cert_pem,
@@ -78,10 +83,17 @@ def build(cfg: StackConfig) -> Cluster:
     dns = DnsZone(
         "dns",
         DnsZoneArgs(domain=cfg.domain, create_zone=cfg.dns.create_zone, zone_id=cfg.dns.zone_id,
-                    protect=protect, api_targets=tuple(cfg.api_targets)),
+                    protect=protect or cfg.dns.keep_zone, api_targets=tuple(cfg.api_targets)),
     )
     ca = InternalCa("ca", InternalCaArgs(common_name=f"{cfg.domain} internal CA", protect=protect))
     acme = AcmeAccount("acme", AcmeAccountArgs(protect=protect))
+    aws_region = pulumi.Config("aws").get("region") or DEFAULT_AWS_REGION
+    # ... and the bucket a rebuilt cluster restores its repository and certificates from.
+    bucket = None
+    if cfg.backup.enabled:
+        bucket = BackupBucket("backup", BackupBucketArgs(
+            domain=cfg.domain, region=aws_region, retain_days=cfg.backup.retain_days,
+            protect=protect or cfg.backup.keep_bucket))
 
     # Stage 1 — hosts: each prepared, trusting the CA, with k0s staged; in parallel.
     nodes = [
@@ -99,6 +111,8 @@ def build(cfg: StackConfig) -> Cluster:
                 binary_path=cfg.k0s.binary_path,
                 airgap_bundle=cfg.k0s.airgap_bundle,
                 gone=cfg.hosts_gone,
+                # the first controller runs the certificate restore step, which signs S3 requests
+                signs_s3=cfg.backup.enabled and n is cfg.controllers[0],
             ),
         )
         for n in cfg.nodes
@@ -184,7 +198,7 @@ def build(cfg: StackConfig) -> Cluster:
             acme_email=cfg.acme.email,
             acme_server=cfg.acme.server,
             iam_role=cfg.acme.iam_role,
-            aws_region=pulumi.Config("aws").get("region") or DEFAULT_AWS_REGION,
+            aws_region=aws_region,
             ca_cert_pem=ca.cert_pem,
             ca_key_pem=ca.private_key_pem,
             account_key_pem=acme.private_key_pem,
@@ -192,6 +206,7 @@ def build(cfg: StackConfig) -> Cluster:
             wildcard_tls=facts.WILDCARD_TLS,
             # why: cert-manager's pods need the pod network
             after=[cilium],
+            restore=CertificateRestore(admin_host=k0s.admin_host, access=bucket.access) if bucket else None,
         ),
         # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place
         opts=pulumi.ResourceOptions(depends_on=[cilium, dns]),
@@ -228,6 +243,7 @@ def build(cfg: StackConfig) -> Cluster:
             after=[cilium],
             # why: Helm waits for Gitea's volume to be bound through the storage layer's class
             storage_ready=storage_layer,
+            backup=bucket.access if bucket else None,
         ),
         # why: stage order: Gitea's pods need the pod network, its volume the storage layer
         # (children repeat it)
@@ -254,5 +270,26 @@ def build(cfg: StackConfig) -> Cluster:
         # controllers need the pod network (children repeat the precise edges)
         opts=pulumi.ResourceOptions(depends_on=[gitea, sops, cilium]),
     )
+    backup = None
+    if bucket is not None:
+        backup = Backup(
+            "backup",
+            BackupArgs(
+                schedule=cfg.backup.schedule,
+                tools_image=gitea.tools_image,
+                namespace=gitea.namespace,
+                gitea_url=gitea.http_url,
+                admin_secret=gitea.admin_secret,
+                org=cfg.gitea.org,
+                repo=cfg.gitea.repo,
+                secrets=cert_manager.issued_secrets,
+                access=bucket.access,
+                cluster=k0s.cluster,
+                # why: it backs up the repository the seed Job pushed (and Certificates' Secrets)
+                after=[gitea.source.seeded, cert_manager],
+            ),
+            # why: stage order: backups start once the repository is seeded (children repeat it)
+            opts=pulumi.ResourceOptions(depends_on=[gitea]),
+        )
     return Cluster(config=cfg, dns=dns, ca=ca, nodes=nodes, k0s=k0s, cilium=cilium, storage=storage,
-                   cert_manager=cert_manager, sops=sops, gitea=gitea, flux=flux)
+                   cert_manager=cert_manager, sops=sops, gitea=gitea, flux=flux, bucket=bucket, backup=backup)

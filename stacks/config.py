@@ -50,6 +50,9 @@ class DnsConfig(_Model):
     zone_id: Optional[Annotated[str, AfterValidator(v.zone_id)]] = Field(
         None, description="Existing zone id (with createZone: false); unset looks the zone up by name."
     )
+    keep_zone: bool = Field(
+        False, description="Protect the created zone even in a throwaway stack: `pulumi destroy --exclude-protected` "
+        "then `pulumi up` rebuilds around the same zone, so name-server delegation is done once.")
 
 
 HostKey = Annotated[str, AfterValidator(v.host_key)]
@@ -170,6 +173,17 @@ class SopsConfig(_Model):
     )
 
 
+class BackupConfig(_Model):
+    enabled: bool = Field(True, description="Back up the GitOps repository and the issued certificates to an S3 "
+                          "bucket of the stack's (stage 0), and restore them into a rebuilt cluster.")
+    schedule: Annotated[str, AfterValidator(v.cron_schedule)] = Field(
+        "23 */6 * * *", description="When the in-cluster backup CronJob runs (cron, UTC).")
+    retain_days: int = Field(30, ge=1, le=3650, description="Days S3 keeps a replaced backup's older versions.")
+    keep_bucket: bool = Field(
+        False, description="Protect the bucket even in a throwaway stack (prod protects it anyway): it survives "
+        "`pulumi destroy --exclude-protected`, and the rebuilt cluster restores from it.")
+
+
 class Versions(_Model):
     k0s: Annotated[str, AfterValidator(v.k0s_version)] = Field(description="k0s release.")
     cilium: Annotated[str, AfterValidator(v.semver)] = Field(description="Cilium Helm chart.")
@@ -197,6 +211,7 @@ class StackConfig(_Model):
     gitea: GiteaConfig = Field(default_factory=GiteaConfig, description="In-cluster git server.")
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux sync.")
     sops: SopsConfig = Field(default_factory=SopsConfig, description="SOPS age identity.")
+    backup: BackupConfig = Field(default_factory=BackupConfig, description="Backups that survive a rebuild.")
     protect: bool = Field(description="Protect the zone and long-lived keys from deletion.")
     hosts_gone: bool = Field(
         False, description="The hosts no longer exist: `pulumi up` once, then `pulumi destroy` forgets host steps "
@@ -261,6 +276,9 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
     dns: Optional[DnsConfig] = parts.get("dns")
     if dns is not None and dns.create_zone and dns.zone_id:
         problems.append(Problem("dns.zoneId", "only allowed with dns.createZone: false"))
+    if dns is not None and dns.keep_zone and not dns.create_zone:
+        problems.append(Problem("dns.keepZone", "only allowed with dns.createZone: true; an existing zone is never "
+                                "deleted by this stack"))
     ssh: Optional[SshConfig] = parts.get("ssh")
     if ssh is not None and ssh.bastion and k0s is not None and not (k0s.api_proxy or k0s.api_address):
         problems.append(Problem(

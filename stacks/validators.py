@@ -258,6 +258,28 @@ def host_key(value: str) -> str:
                      "ssh-keyscan or a known_hosts line shows it")
 
 
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+
+
+def cron_schedule(value: str) -> str:
+    """A five-field cron schedule as Kubernetes CronJobs take it (numbers, *, ranges, lists, steps)."""
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{value!r} is not a cron schedule; allowed: five fields 'minute hour day month weekday', "
+                         "e.g. '23 */6 * * *'")
+    for text, (what, low, high) in zip(fields, CRON_FIELDS):
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                raise ValueError(f"{value!r}: the {what} step {step!r} is not a positive number")
+            if base == "*":
+                continue
+            bounds = base.split("-")
+            if len(bounds) > 2 or not all(b.isdigit() and low <= int(b) <= high for b in bounds):
+                raise ValueError(f"{value!r}: the {what} field {part!r} is not a number {low}–{high}, a range or *")
+    return value
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

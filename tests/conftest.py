@@ -21,6 +21,7 @@ import pytest
 from tooling import offline, stackfile
 from stacks.config import NAMESPACE, decode_value
 from tooling.offline import Recording, RecordingMonitor  # noqa: F401  (re-exported for tests)
+from tests.fleet import fleet  # noqa: F401  (the k0s stand-in's hosts: a fixture for every test module)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STACKS = ("dev", "prod")
@@ -106,6 +107,7 @@ def aws():
         return boto3.client(service, endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
+    client.url = f"http://{host}:{port}"
     yield client
     server.stop()
 

@@ -152,6 +152,15 @@ RULES = [
     ("disruption percent max", dict(k0s={"workerDisruptionPercent": 150}), "k0s.workerDisruptionPercent",
      "less than or equal to 100"),
     ("hosts gone", dict(hostsGone="yes"), "hostsGone", "must be true or false (got 'yes')"),
+    ("keep an existing zone", dict(dns={"createZone": False, "keepZone": True}), "dns.keepZone",
+     "only allowed with dns.createZone: true"),
+    ("backup schedule", dict(backup={"schedule": "every 6 hours"}), "backup.schedule",
+     "not a cron schedule; allowed: five fields"),
+    ("backup schedule hour", dict(backup={"schedule": "0 24 * * *"}), "backup.schedule",
+     "the hour field '24' is not a number 0–23"),
+    ("backup schedule step", dict(backup={"schedule": "*/0 * * * *"}), "backup.schedule",
+     "the minute step '0' is not a positive number"),
+    ("backup retention", dict(backup={"retainDays": 0}), "backup.retainDays", "greater than or equal to 1"),
 ]
 
 
@@ -257,3 +266,10 @@ def test_a_whole_keyscan_pins_its_ed25519_key_then_ecdsa():
     assert validators.host_key(scan) == f"ecdsa-sha2-nistp256 {ecdsa}"
     assert validators.host_key(scan + f"192.0.2.10 ssh-ed25519 {ed}\n") == f"ssh-ed25519 {ed}"
     assert validators.host_key(f"ssh-ed25519 {ed} root@dev-1") == f"ssh-ed25519 {ed}"
+
+
+@pytest.mark.parametrize("schedule", ["23 */6 * * *", "0 3 * * 1-5", "*/15 * * * *", "0 0 1,15 * *", "5 4 * * 0,7"])
+def test_cron_schedules_kubernetes_takes_are_accepted(schedule):
+    from stacks import validators
+
+    assert validators.cron_schedule(schedule) == schedule

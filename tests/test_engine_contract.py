@@ -100,7 +100,9 @@ def test_in_cluster_objects_use_the_one_provider_and_go_with_the_cluster(rec):
 
 def test_only_long_lived_things_are_protected(rec):
     protected = {r.name for r in rec.resources.values() if r.protect}
-    expected = {"dns-zone", "ca-key", "ca-cert", "acme-key", "sops-identity"} if rec.stack == "prod" else set()
+    expected = {"dns-zone", "ca-key", "ca-cert", "acme-key", "sops-identity", "backup-bucket", "backup-versioning",
+                "backup-encryption", "backup-lifecycle", "backup-public-access", "backup-tls-only"} \
+        if rec.stack == "prod" else set()
     assert protected == expected
 
 

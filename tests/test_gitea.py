@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import gitea
+from components import gitea, shell
 from stacks.config import GITOPS_DIR
 from components.handover import receiver_path
 from tests import fake_gitea
@@ -73,9 +73,10 @@ def test_seed_job_waits_for_gitea_and_carries_the_content(up):
     archive = base64.b64decode(content.inputs["binaryData"]["gitops.tar.gz"])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         assert sorted(tar.getnames()) == GITOPS_FILES
-    assert content.inputs["data"]["gitea-seed.sh"] == SEED.read_text()
+    program = shell.assemble(SEED)
+    assert content.inputs["data"]["gitea-seed.sh"] == program and "s3_get()" in program
     digest = job.inputs["metadata"]["annotations"]["cluster-bootstrap/content-sha256"]
-    assert digest == hashlib.sha256(archive + SEED.read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(archive + program.encode()).hexdigest()
     assert "ttlSecondsAfterFinished" not in job.inputs["spec"]  # a vanished Job would be drift
     # Its name is generated; the README finds it by this label.
     assert job.inputs["metadata"]["labels"]["app.kubernetes.io/name"] == "gitea-seed"
@@ -132,9 +133,16 @@ def test_git_repository_url_output(rec):
     assert rec.outputs["gitRepositoryUrl"] == f"ssh://git@gitea-ssh.gitea.svc.cluster.local:2222/{org}/{repo}.git"
 
 
-def test_seed_script_passes_shellcheck():
+def seed_program(tmp_path: Path) -> Path:
+    """The seed Job's program as its ConfigMap carries it: the helpers it uses, then the script."""
+    path = tmp_path / "gitea-seed.sh"
+    path.write_text(shell.assemble(SEED))
+    return path
+
+
+def test_seed_script_passes_shellcheck(tmp_path):
     shellcheck = Path(sys.executable).parent / "shellcheck"
-    done = subprocess.run([str(shellcheck), "-s", "sh", str(SEED)], capture_output=True, text=True)
+    done = subprocess.run([str(shellcheck), "-s", "sh", str(seed_program(tmp_path))], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
 
@@ -150,7 +158,7 @@ def server(tmp_path):
     httpd.shutdown()
 
 
-def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = None):
+def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = None, **extra):
     httpd, _ = server
     content = tmp_path / "content"
     content.mkdir(exist_ok=True)
@@ -160,8 +168,9 @@ def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = N
            "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": password, "ORG": "platform", "REPO": "gitops",
            "BRANCH": "main", "DEPLOY_KEY": DEPLOY_KEY, "DEPLOY_KEY_TITLE": "flux-0123456789ab",
            "WEBHOOK_URL": "http://webhook-receiver.flux-system.svc.cluster.local/hook/abc",
-           "WEBHOOK_SECRET": "token123", "CONTENT": str(content), "WAIT_SECONDS": "10"}
-    return subprocess.run(["/bin/sh", str(SEED)], env=env, capture_output=True, text=True, timeout=120)
+           "WEBHOOK_SECRET": "token123", "CONTENT": str(content), "WAIT_SECONDS": "10", **extra}
+    return subprocess.run(["/bin/sh", str(seed_program(tmp_path))], env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 def repo_files(state, tmp_path) -> list[str]:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import run_stack
-from tests.test_k0s_host import Fleet
+from tests.fleet import Fleet
 from tests import hostrun
 from tests.hostrun import log_lines, stop_standin_services, unknown_kubectl_flags
 

@@ -58,6 +58,15 @@ def test_prepare_host_refuses_an_unsupported_os(sshd, host):
     assert "unsupported OS 'alpine'" in done.stderr and "supported: Debian, Ubuntu" in done.stderr
 
 
+def test_prepare_host_refuses_a_curl_that_cannot_sign_s3_where_the_restore_runs(sshd, host):
+    env = {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload", "UPLOAD_OWNER": sshd.user, "CURL_SIGV4": "true"}
+    old = sshd.run("prepare-host.sh", host, {**env, "FAKE_CURL_VERSION": "7.74.0"})
+    assert old.returncode != 0
+    assert "curl 7.74.0 cannot sign S3 requests" in old.stderr and "backup.enabled: false" in old.stderr
+    assert sshd.run("prepare-host.sh", host, env).returncode == 0  # this machine's curl can
+    assert sshd.run("prepare-host.sh", host, {**env, "CURL_SIGV4": "false", "FAKE_CURL_VERSION": "7.74.0"}).returncode == 0
+
+
 def test_trust_ca_then_remove(sshd, host):
     pem = key_and_cert("test-ca")[1]
     env = {"REGISTRY_HOST": "registry.k8s.example.org", "CA_CERT_B64": base64.b64encode(pem.encode()).decode()}

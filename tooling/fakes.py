@@ -114,6 +114,10 @@ def fake_outputs(type_: str, name: str, inputs: dict) -> dict[str, Any]:
         return {"privateKeyPem": key_pem, "privateKeyPemPkcs8": key_pem, "publicKeyOpenssh": "ecdsa-sha2-nistp256 AAAA fake"}
     if type_ == "tls:index/selfSignedCert:SelfSignedCert":
         return {"certPem": key_and_cert(name)[1]}
+    if type_ == "aws:s3/bucket:Bucket":  # S3 completes bucketPrefix with a unique suffix
+        bucket = inputs.get("bucket") or inputs.get("bucketPrefix", "bucket-") + _digest(name, 12)
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}",
+                "bucketRegionalDomainName": f"{bucket}.s3.us-east-1.amazonaws.com"}
     if type_ == "aws:iam/user:User":
         return {"arn": f"arn:aws:iam::123456789012:user{inputs.get('path', '/')}{name}-x1", "name": f"{name}-x1"}
     if type_ == "aws:iam/role:Role":

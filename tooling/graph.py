@@ -18,6 +18,7 @@ STAGES: dict[str, int] = {
     "DnsZone": 0,
     "InternalCa": 0,
     "AcmeAccount": 0,
+    "BackupBucket": 0,
     "Node": 1,
     "K0sCluster": 2,
     "Cilium": 3,
@@ -26,6 +27,7 @@ STAGES: dict[str, int] = {
     "SopsAgeSecret": 5,
     "Gitea": 5,
     "Flux": 5,
+    "Backup": 5,
 }
 STAGE_NAMES = {0: "foundation", 1: "hosts", 2: "control plane", 3: "network and storage", 4: "platform", 5: "gitops"}
 

@@ -1,28 +1,21 @@
 #!/bin/sh
+# uses: job.sh s3.sh
 # Seed the in-cluster Gitea for Flux, from inside the cluster (a Kubernetes Job):
 # the organisation, the private repository, Flux's read-only deploy key, the push webhook to
-# Flux's Receiver and, only while the repository is empty, the first commit of gitops/.
-# Idempotent: a second run changes nothing; it never force-pushes or rewrites history.
+# Flux's Receiver and, only while the repository is empty, its content: the branches and tags of
+# the last backup when the stack's bucket holds one (a rebuilt cluster), else a first commit of
+# gitops/. Idempotent: a second run changes nothing; it never force-pushes or rewrites history.
 #
 # Environment: GITEA_URL, GITEA_USER, GITEA_PASSWORD, ORG, REPO, BRANCH, DEPLOY_KEY (OpenSSH
 # public key), DEPLOY_KEY_TITLE, WEBHOOK_URL, WEBHOOK_SECRET, CONTENT (a directory holding
-# gitops.tar.gz and sops.yaml), WAIT_SECONDS (how long to wait for Gitea, default 600).
-set -eu
-
-log() { printf 'gitea-seed: %s\n' "$*"; }
-fail() { log "error: $*" >&2; exit 1; }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-umask 077
+# gitops.tar.gz and sops.yaml), WAIT_SECONDS (how long to wait for Gitea, default 600); with
+# backups: S3_URL, S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
 
 # Credentials stay out of every command line: curl reads a netrc file, git an environment header.
 host=${GITEA_URL#*://}
 host=${host%%/*}
 printf 'machine %s login %s password %s\n' "${host%%:*}" "$GITEA_USER" "$GITEA_PASSWORD" >"$work/netrc"
-auth=$(printf '%s:%s' "$GITEA_USER" "$GITEA_PASSWORD" | base64 | tr -d '\n')
-export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader GIT_CONFIG_VALUE_0="Authorization: Basic $auth"
-export GIT_TERMINAL_PROMPT=0
+git_basic_auth "$GITEA_USER" "$GITEA_PASSWORD"
 
 # api METHOD PATH [JSON]: the response body lands in $work/body, the HTTP status in $status.
 api() {
@@ -101,6 +94,23 @@ remote="$GITEA_URL/$ORG/$REPO.git"
 if [ -n "$(git ls-remote --heads "$remote")" ]; then
   log "repository has history: left as it is (Flux's repository now; nothing pushed)"
   exit 0
+fi
+if [ -n "${S3_URL:-}" ]; then
+  s3_init "$work"
+  if s3_get "gitops/$ORG/$REPO.bundle" "$work/backup.bundle"; then
+    git init -q --bare "$work/restore.git"
+    git -C "$work/restore.git" bundle verify -q "$work/backup.bundle" >/dev/null ||
+      fail "the backup bundle gitops/$ORG/$REPO.bundle is damaged; restore an older version of it in the bucket"
+    git -C "$work/restore.git" fetch -q "$work/backup.bundle" 'refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*'
+    git -C "$work/restore.git" push -q "$remote" 'refs/heads/*:refs/heads/*' 'refs/tags/*:refs/tags/*'
+    when=$(s3_get last-good-backup "$work/last" && sed -n 's/^time: //p' "$work/last" || true)
+    log "restored $(git -C "$work/restore.git" for-each-ref | wc -l | tr -d ' ') branches and tags of $ORG/$REPO from the backup${when:+ of $when}"
+    if ! git -C "$work/restore.git" show "refs/heads/$BRANCH:.sops.yaml" 2>/dev/null | cmp -s - "$CONTENT/sops.yaml"; then
+      log "warning: the restored .sops.yaml differs from this stack's: Flux decrypts only what this stack's age identity can (keep sops.ageKey, or protect the identity, across rebuilds)"
+    fi
+    exit 0
+  fi
+  log "no backup of $ORG/$REPO in the bucket: seeding it"
 fi
 mkdir "$work/repo"
 tar -xzf "$CONTENT/gitops.tar.gz" -C "$work/repo"

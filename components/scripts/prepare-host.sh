@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a host for k0s and Cilium: supported OS, required tools, kernel modules, sysctls,
 # host name, and a directory the SSH user may upload to (airgap).
-# Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER.
+# Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER, CURL_SIGV4 (true: a later step signs S3 requests here).
 set -euo pipefail
 : "${NODE_NAME:?NODE_NAME is required}" "${UPLOAD_DIR:?UPLOAD_DIR is required}"
 
@@ -18,6 +18,9 @@ for tool in curl sha256sum base64 gzip modprobe sysctl; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 [ -z "$missing" ] || die "required tools missing:$missing"
+if [ "${CURL_SIGV4:-false}" = true ] && ! curl --help all 2>/dev/null | grep -q -- '--aws-sigv4'; then
+  die "curl $(curl --version | head -n 1 | cut -d' ' -f2) cannot sign S3 requests, which the backup restore step on the first controller does (curl 7.75 or later: Debian 12, Ubuntu 22.04, RHEL 9); upgrade curl there, or set backup.enabled: false"
+fi
 
 # Kernel modules: overlay for containerd, br_netfilter for bridged traffic rules.
 put_file /etc/modules-load.d/cluster-bootstrap.conf 0644 <<'CONF'

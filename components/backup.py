@@ -1,0 +1,133 @@
+"""Stage 5 — Backup: an in-cluster CronJob that copies what a rebuild would lose to the stack's
+bucket: the GitOps repository (a git bundle of every ref) and the Secrets of the certificates
+cert-manager issued. A rebuilt cluster gets them back: the seed Job pushes the bundle into the new
+Gitea, the platform stage's restore step recreates the Secrets before their Certificates.
+
+The job reads Gitea with its admin account and exactly the Secrets it backs up (RBAC `get` on
+those names, nothing else). When it last succeeded: the CronJob's `status.lastSuccessfulTime`,
+and the object `last-good-backup` in the bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import shell
+from components.bucket import BackupAccess
+from components.kube import InCluster
+
+TYPE = "cluster-bootstrap:gitops:Backup"
+NAME = "gitops-backup"
+SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitops-backup.sh"  # runs in the cluster
+LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "cluster-bootstrap"}
+
+
+@dataclass(frozen=True)
+class BackupArgs:
+    schedule: str  # cron, UTC
+    tools_image: str  # sh, curl and git: Gitea's own image
+    namespace: pulumi.Input[str]  # Gitea's: the job reads the repository with the admin Secret there
+    gitea_url: str
+    admin_secret: str  # keys username, password
+    org: str
+    repo: str
+    secrets: Sequence[tuple[str, str]]  # (namespace, name) of the issued certificates' Secrets
+    access: BackupAccess
+    cluster: InCluster
+    after: Sequence[pulumi.Resource]  # the seeded repository (and what the Secrets' namespaces need)
+
+
+class Backup(pulumi.ComponentResource):
+    """The `gitops-backup` CronJob and the least it needs to run."""
+
+    def __init__(self, name: str, args: BackupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        cluster = args.cluster
+        # why: the job backs up a repository the seed Job has pushed, through Gitea's API
+        first = cluster.opts(self, depends_on=args.after)
+        ns = args.namespace
+        credentials = args.access.secret(f"{name}-s3", ns, first)
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-script",
+            metadata={"namespace": ns, "labels": LABELS},
+            data={f"{NAME}.sh": shell.assemble(SCRIPT)},
+            opts=first,
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-account", metadata={"name": NAME, "namespace": ns, "labels": LABELS}, opts=first)
+        for namespace in sorted({n for n, _ in args.secrets}):
+            role = k8s.rbac.v1.Role(
+                f"{name}-read-{namespace}",
+                metadata={"name": NAME, "namespace": namespace, "labels": LABELS},
+                rules=[{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                        "resourceNames": sorted(s for n, s in args.secrets if n == namespace)}],
+                opts=first,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-read-{namespace}",
+                metadata={"name": NAME, "namespace": namespace, "labels": LABELS},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+                subjects=[{"kind": "ServiceAccount", "name": account.metadata.name, "namespace": ns}],
+                opts=first,
+            )
+
+        def from_secret(env: str, secret: str, key: str) -> dict:
+            return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata={"name": NAME, "namespace": ns, "labels": LABELS},
+            spec={
+                "schedule": args.schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 3600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": 1800,
+                    "template": {
+                        "metadata": {"labels": LABELS},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "serviceAccountName": account.metadata.name,
+                            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                                "seccompProfile": {"type": "RuntimeDefault"}},
+                            "containers": [{
+                                "name": "backup",
+                                "image": args.tools_image,
+                                "command": ["/bin/sh", f"/backup/{NAME}.sh"],
+                                "env": [
+                                    {"name": "GITEA_URL", "value": args.gitea_url},
+                                    {"name": "ORG", "value": args.org},
+                                    {"name": "REPO", "value": args.repo},
+                                    {"name": "SECRETS", "value": " ".join(f"{n}/{s}" for n, s in args.secrets)},
+                                    {"name": "HOME", "value": "/tmp"},
+                                    {"name": "TMPDIR", "value": "/tmp"},
+                                    from_secret("GITEA_USER", args.admin_secret, "username"),
+                                    from_secret("GITEA_PASSWORD", args.admin_secret, "password"),
+                                    *args.access.env(credentials.metadata.name),
+                                ],
+                                "volumeMounts": [{"name": "script", "mountPath": "/backup", "readOnly": True},
+                                                 {"name": "tmp", "mountPath": "/tmp"}],
+                                "securityContext": {"allowPrivilegeEscalation": False,
+                                                    "readOnlyRootFilesystem": True,
+                                                    "capabilities": {"drop": ["ALL"]}},
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                              "limits": {"memory": "512Mi"}},
+                            }],
+                            "volumes": [{"name": "script", "configMap": {"name": script.metadata.name}},
+                                        {"name": "tmp", "emptyDir": {}}],
+                        },
+                    },
+                }},
+            },
+            opts=first,
+        )
+        self.register_outputs({})

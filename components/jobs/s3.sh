@@ -1,0 +1,50 @@
+#!/bin/sh
+# S3 requests with curl's own SigV4 signing (curl 7.75 or later): no AWS CLI in the image or on
+# the host. POSIX sh: joined in front of the in-cluster jobs (busybox sh) and of host scripts (bash).
+# Env: S3_URL (the bucket's base URL, https://<bucket>.s3.<region>.amazonaws.com), S3_REGION,
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Call s3_init DIR (a private directory) first.
+
+s3_die() { printf 's3: error: %s\n' "$*" >&2; exit 1; }
+
+# s3_init DIR: the credentials go to a curl config file there, never on a command line.
+s3_init() {
+  : "${S3_URL:?S3_URL is required}" "${S3_REGION:?S3_REGION is required}"
+  : "${AWS_ACCESS_KEY_ID:?AWS_ACCESS_KEY_ID is required}" "${AWS_SECRET_ACCESS_KEY:?AWS_SECRET_ACCESS_KEY is required}"
+  curl --help all 2>/dev/null | grep -q -- '--aws-sigv4' ||
+    s3_die "this curl cannot sign S3 requests (--aws-sigv4 needs curl 7.75 or later)"
+  S3_DIR=$1
+  (umask 077 && printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$S3_DIR/s3.curlrc")
+}
+
+# s3_request METHOD KEY [FILE]: sends FILE as the body when given. The response body is in
+# $S3_DIR/s3.body, the HTTP status in $s3_status (000: no answer). The payload is declared
+# UNSIGNED-PAYLOAD, which S3 accepts over TLS; older curl (before 8) sends no such header itself
+# and then signs a hash S3 never sees.
+s3_request() {
+  if [ "$#" -ge 3 ]; then
+    s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$1" -T "$3" -K "$S3_DIR/s3.curlrc" \
+      --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$2") || true
+  else
+    s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$1" -K "$S3_DIR/s3.curlrc" \
+      --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$2") || true
+  fi
+  s3_status=${s3_status:-000}
+}
+
+s3_error() { sed -n 's/.*<Code>\([^<]*\)<\/Code>.*/\1/p' "$S3_DIR/s3.body" 2>/dev/null | head -n 1; }
+
+# s3_get KEY FILE: true when the object was there (now in FILE), false when it is not.
+s3_get() {
+  s3_request GET "$1"
+  case "$s3_status" in
+    200) mv -f "$S3_DIR/s3.body" "$2" ;;
+    404) return 1 ;;
+    *) s3_die "reading s3 object $1: HTTP $s3_status $(s3_error)" ;;
+  esac
+}
+
+# s3_put KEY FILE
+s3_put() {
+  s3_request PUT "$1" "$2"
+  [ "$s3_status" = 200 ] || s3_die "writing s3 object $1: HTTP $s3_status $(s3_error)"
+}

@@ -1,0 +1,388 @@
+"""Backups that survive a rebuild, run for real: the backup job and the seed Job's restore against
+the stand-in Gitea (real git over HTTP), a stand-in Kubernetes API and moto's S3 on loopback
+with IAM enforced (SigV4 signatures checked, the program's own policy applied); the certificate
+restore step over SSH on a stand-in controller. Plus what the program declares for them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import backup, gitea, shell
+from tests import fake_gitea, fake_kube_api
+from tests.conftest import run_stack, run_with
+from tests.hostrun import log_lines, rendered
+from tests.manifests import validate
+from tests.pins import VERSIONS
+from tests.test_gitea import seed
+from tooling.fakes import key_and_cert
+
+WILDCARD = ("kube-system", "wildcard-tls")
+PASSWORD = "s3cret-password"
+
+
+def tls_secret() -> dict:
+    """The wildcard certificate's Secret as the API server keeps it once cert-manager issued it."""
+    key, cert = key_and_cert("wildcard")
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "data": {"tls.crt": base64.b64encode(cert.encode()).decode(), "tls.key": base64.b64encode(key.encode()).decode()},
+        "metadata": {
+            "name": WILDCARD[1], "namespace": WILDCARD[0],
+            "annotations": {"cert-manager.io/alt-names": "*.dev.k8s.example.org,dev.k8s.example.org",
+                            "cert-manager.io/certificate-name": "wildcard",
+                            "cert-manager.io/common-name": "*.dev.k8s.example.org",
+                            "cert-manager.io/issuer-group": "cert-manager.io",
+                            "cert-manager.io/issuer-kind": "ClusterIssuer",
+                            "cert-manager.io/issuer-name": "letsencrypt-staging"},
+            "labels": {"controller.cert-manager.io/fao": "true"},
+            "creationTimestamp": "2026-11-01T10:00:00Z", "resourceVersion": "48213",
+            "uid": "0f7c9a52-3d1e-4b8a-9f00-5c2f1e6d7a10",
+            "ownerReferences": [{"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "wildcard",
+                                 "uid": "a1b2c3d4-0000-4000-8000-000000000001", "controller": True,
+                                 "blockOwnerDeletion": True}],
+            "managedFields": [{"apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "cert-manager-certificates-issuing",
+                               "operation": "Apply", "time": "2026-11-01T10:00:00Z",
+                               "fieldsV1": {"f:data": {".": {}, "f:tls.crt": {}, "f:tls.key": {}},
+                                            "f:metadata": {"f:annotations": {"f:cert-manager.io/certificate-name": {}}}}}],
+        },
+    }
+
+
+def of(rec, type_: str, name: str):
+    (found,) = [r for r in rec.of_type(type_) if r.name == name]
+    return found
+
+
+class Bucket:
+    """moto's S3 with the bucket and the backup identity as the program declares them."""
+
+    def __init__(self, aws, rec):
+        self.aws = aws
+        self.name = rec.outputs["backupBucket"]
+        policy = of(rec, "aws:iam/userPolicy:UserPolicy", "backup-identity")
+        s3, iam = aws("s3"), aws("iam")
+        s3.create_bucket(Bucket=self.name)
+        s3.put_bucket_versioning(Bucket=self.name, VersioningConfiguration={"Status": "Enabled"})
+        s3.create_bucket(Bucket="someone-elses-bucket")
+        iam.create_user(UserName="backup")
+        iam.put_user_policy(UserName="backup", PolicyName="backup", PolicyDocument=policy.inputs["policy"])
+        key = iam.create_access_key(UserName="backup")["AccessKey"]
+        self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
+        self.env = {"S3_URL": f"{aws.url}/{self.name}", "S3_REGION": "us-east-1",
+                    "AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret}
+
+    def versions(self, key: str) -> list[str]:
+        listed = self.aws("s3").list_object_versions(Bucket=self.name, Prefix=key)
+        return [v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == key]
+
+    def read(self, key: str) -> bytes:
+        return self.aws("s3").get_object(Bucket=self.name, Key=key)["Body"].read()
+
+
+def enforced():
+    """moto checks every request's SigV4 signature and the signer's IAM policy from here on."""
+    from moto.core import authorization
+
+    return authorization.enable_iam_authentication()
+
+
+@pytest.fixture
+def bucket(aws):
+    return Bucket(aws, run_stack("dev", preview=False))
+
+
+@pytest.fixture
+def gitea_a(tmp_path):
+    httpd, state = fake_gitea.start(tmp_path / "gitea-a", "cluster-bootstrap", PASSWORD)
+    yield httpd, state
+    httpd.shutdown()
+
+
+@pytest.fixture
+def gitea_b(tmp_path):
+    httpd, state = fake_gitea.start(tmp_path / "gitea-b", "cluster-bootstrap", PASSWORD)
+    yield httpd, state
+    httpd.shutdown()
+
+
+@pytest.fixture
+def kube_api(tmp_path):
+    server, requested = fake_kube_api.start({WILDCARD: tls_secret()})
+    token = tmp_path / "token"
+    token.write_text(fake_kube_api.TOKEN)
+    yield {"KUBE_API": f"http://127.0.0.1:{server.server_port}", "KUBE_TOKEN_FILE": str(token), "KUBE_CA": ""}, requested
+    server.shutdown()
+
+
+def url(server) -> str:
+    return f"http://127.0.0.1:{server[0].server_port}"
+
+
+def run_backup(tmp_path: Path, gitea_server, bucket: Bucket, kube: dict) -> subprocess.CompletedProcess:
+    """The CronJob's program, as its ConfigMap carries it, with the environment it renders."""
+    program = tmp_path / "gitops-backup.sh"
+    program.write_text(run_stack("dev", preview=False).named("backup-script").inputs["data"]["gitops-backup.sh"])
+    cron = run_stack("dev", preview=False).named("backup-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]
+    env = {e["name"]: e["value"] for e in cron["spec"]["containers"][0]["env"] if "value" in e}
+    env.update({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "GITEA_URL": url(gitea_server),
+                "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": PASSWORD, **bucket.env, **kube})
+    return subprocess.run(["/bin/sh", str(program)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def user_pushes(tmp_path: Path, gitea_server) -> None:
+    """Work people did after the seed: commits on main, a branch, a tag."""
+    auth = base64.b64encode(f"cluster-bootstrap:{PASSWORD}".encode()).decode()
+    git = ["git", "-c", f"http.extraHeader=Authorization: Basic {auth}", "-c", "user.name=dev", "-c", "user.email=d@x"]
+    work = tmp_path / "work"
+    subprocess.run([*git, "clone", "-q", f"{url(gitea_server)}/platform/gitops.git", str(work)], check=True)
+    for i in range(2):
+        (work / f"app-{i}.yaml").write_text(f"n: {i}\n")
+        subprocess.run([*git, "-C", str(work), "add", "-A"], check=True)
+        subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", f"app {i}"], check=True)
+    subprocess.run([*git, "-C", str(work), "branch", "feature"], check=True)
+    subprocess.run([*git, "-C", str(work), "tag", "-a", "v1", "-m", "release 1"], check=True)
+    subprocess.run([*git, "-C", str(work), "push", "-q", "origin", "main", "feature", "v1"], check=True)
+
+
+def refs(state) -> dict[str, str]:
+    out = subprocess.run(["git", "-C", str(state.root / "platform" / "gitops.git"), "for-each-ref",
+                          "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def test_a_rebuilt_gitea_gets_every_branch_tag_and_commit_back(tmp_path, gitea_a, gitea_b, bucket, kube_api):
+    kube, _ = kube_api
+    assert seed(gitea_a, tmp_path).returncode == 0
+    user_pushes(tmp_path, gitea_a)
+    before = refs(gitea_a[1])
+    assert set(before) == {"refs/heads/main", "refs/heads/feature", "refs/tags/v1"}
+    with enforced():
+        done = run_backup(tmp_path, gitea_a, bucket, kube)
+        assert done.returncode == 0, done.stderr
+        # the cluster is rebuilt: a new, empty Gitea; the seed Job finds the backup
+        restored = seed(gitea_b, tmp_path, **bucket.env)
+        assert restored.returncode == 0, restored.stderr
+        assert "restored 3 branches and tags of platform/gitops from the backup of 20" in restored.stdout
+        assert refs(gitea_b[1]) == before  # same refs, same commits
+        gitea_b[1].calls.clear()
+        again = seed(gitea_b, tmp_path, **bucket.env)
+    assert again.returncode == 0 and gitea_b[1].writes() == []
+    assert "restored .sops.yaml differs" not in restored.stdout  # same identity: Flux decrypts as before
+    last = yaml.safe_load(bucket.read("last-good-backup"))
+    assert last["refs"] == 3 and last["head"] == before["refs/heads/main"] and last["secrets"] == "kube-system/wildcard-tls"
+    for secret in (PASSWORD, bucket.secret):
+        assert secret not in done.stdout + done.stderr + restored.stdout + restored.stderr
+
+
+def test_a_stack_without_a_backup_seeds_gitops(tmp_path, gitea_a, bucket):
+    with enforced():
+        done = seed(gitea_a, tmp_path, **bucket.env)
+    assert done.returncode == 0, done.stderr
+    assert "no backup of platform/gitops in the bucket: seeding it" in done.stdout
+    assert "pushed the initial commit" in done.stdout
+
+
+def test_an_empty_repository_never_replaces_the_last_bundle(tmp_path, gitea_a, bucket, kube_api):
+    kube, _ = kube_api
+    assert seed(gitea_a, tmp_path).returncode == 0
+    with enforced():
+        assert run_backup(tmp_path, gitea_a, bucket, kube).returncode == 0
+    kept = bucket.versions("gitops/platform/gitops.bundle")
+    # the repository is emptied (say, recreated by hand)
+    bare = gitea_a[1].root / "platform" / "gitops.git"
+    subprocess.run(["git", "-C", str(bare), "update-ref", "-d", "refs/heads/main"], check=True)
+    with enforced():
+        failed = run_backup(tmp_path, gitea_a, bucket, kube)
+    assert failed.returncode != 0 and "has no refs: the last bundle in the bucket is left as it is" in failed.stderr
+    assert bucket.versions("gitops/platform/gitops.bundle") == kept
+
+
+def test_certificates_go_back_byte_for_byte_before_cert_manager_runs(tmp_path, gitea_a, bucket, kube_api, fleet):
+    kube, requested = kube_api
+    assert seed(gitea_a, tmp_path).returncode == 0
+    with enforced():
+        assert run_backup(tmp_path, gitea_a, bucket, kube).returncode == 0
+    assert requested == ["/api/v1/namespaces/kube-system/secrets/wildcard-tls"]
+    saved = yaml.safe_load(bucket.read("certificates/kube-system/wildcard-tls.yaml"))
+    validate(saved)  # a Secret the API accepts as it is
+    for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences"):
+        assert field not in saved["metadata"], field
+
+    # the rebuilt cluster: the restore step as the program renders it, on the first controller
+    controller = fleet.first_controller()
+    script, env = rendered(run_stack("dev", preview=False), "cert-manager-restore")
+    env.update(S3_URL=bucket.env["S3_URL"])
+    secret_env = {k: bucket.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    with enforced():
+        done = fleet.run(script, controller, secret_env, **env)
+        assert done.returncode == 0, done.stderr
+        again = fleet.run(script, controller, secret_env, **env)
+    assert "restored secret kube-system/wildcard-tls from the backup" in done.stderr
+    assert "secret kube-system/wildcard-tls exists: left as it is" in again.stderr
+    restored = yaml.safe_load((fleet.cluster / "objects/secret/kube-system/wildcard-tls").read_text())
+    original = tls_secret()
+    assert restored["data"] == original["data"] and restored["type"] == original["type"]
+    for part in ("annotations", "labels", "name", "namespace"):
+        assert restored["metadata"][part] == original["metadata"][part], part
+    assert len([c for c in log_lines(controller) if c.startswith("k0s kubectl create")]) == 1
+
+
+def test_a_certificate_without_a_backup_is_left_to_cert_manager(bucket, fleet):
+    controller = fleet.first_controller()
+    script, env = rendered(run_stack("dev", preview=False), "cert-manager-restore")
+    env.update(S3_URL=bucket.env["S3_URL"])
+    with enforced():
+        done = fleet.run(script, controller, {k: bucket.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+                         **env)
+    assert done.returncode == 0, done.stderr
+    assert "no backup of secret kube-system/wildcard-tls: cert-manager issues it" in done.stderr
+    assert not (fleet.cluster / "objects/secret/kube-system/wildcard-tls").exists()
+
+
+def test_the_backup_identity_reaches_its_bucket_and_nothing_else(aws, bucket):
+    """The rendered policy, enforced by moto, with boto3 (an S3 client apart from our scripts)."""
+    import boto3
+    import botocore.exceptions
+
+    client = boto3.client("s3", endpoint_url=aws.url, region_name="us-east-1",
+                          aws_access_key_id=bucket.key_id, aws_secret_access_key=bucket.secret)
+    iam = boto3.client("iam", endpoint_url=aws.url, region_name="us-east-1",
+                       aws_access_key_id=bucket.key_id, aws_secret_access_key=bucket.secret)
+    with enforced():
+        client.put_object(Bucket=bucket.name, Key="gitops/x.bundle", Body=b"bundle")
+        assert client.get_object(Bucket=bucket.name, Key="gitops/x.bundle")["Body"].read() == b"bundle"
+        client.list_objects_v2(Bucket=bucket.name)
+        denied = [
+            lambda: client.delete_object(Bucket=bucket.name, Key="gitops/x.bundle"),
+            lambda: client.put_object(Bucket="someone-elses-bucket", Key="x", Body=b"x"),
+            lambda: client.list_objects_v2(Bucket="someone-elses-bucket"),
+            lambda: client.get_bucket_policy(Bucket=bucket.name),
+            lambda: client.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Suspended"}),
+            lambda: iam.list_users(),
+        ]
+        for call in denied:
+            with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+                call()
+
+
+# --- what the program declares ------------------------------------------------------------------
+
+def test_the_bucket_is_private_versioned_encrypted_and_forgets_old_versions(up):
+    bucket = up.named("backup-bucket")
+    assert bucket.dependencies == [] and bucket.inputs["bucketPrefix"] == {
+        "dev": "dev-k8s-example-org-backup-", "prod": "k8s-example-org-backup-"}[up.stack]
+    assert bucket.inputs["forceDestroy"] is (up.stack == "dev")
+    assert up.named("backup-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
+    (rule,) = up.named("backup-encryption").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    (lifecycle,) = up.named("backup-lifecycle").inputs["rules"]
+    assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {}
+    assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+    block = up.named("backup-public-access").inputs
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    (statement,) = json.loads(up.named("backup-tls-only").inputs["policy"])["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [bucket_arn := f"arn:aws:s3:::{up.outputs['backupBucket']}", f"{bucket_arn}/*"]
+    for setting in ("backup-versioning", "backup-encryption", "backup-lifecycle", "backup-public-access",
+                    "backup-tls-only"):
+        assert up.named(setting).deleted_with == bucket.urn, setting
+
+
+def test_a_throwaway_stack_can_keep_its_bucket_and_zone():
+    rec = run_with(preview=False, backup={"keepBucket": True, "retainDays": 7}, dns={"keepZone": True})
+    protected = {r.name for r in rec.resources.values() if r.protect}
+    assert protected == {"dns-zone", "backup-bucket", "backup-versioning", "backup-encryption", "backup-lifecycle",
+                         "backup-public-access", "backup-tls-only"}
+    assert rec.named("backup-lifecycle").inputs["rules"][0]["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+
+
+def test_the_certificate_waits_for_the_restore_step(rec):
+    restore = rec.named("cert-manager-restore")
+    certificate = rec.named("cert-manager-wildcard")
+    assert restore.urn in certificate.dependencies
+    assert restore.is_secret("stdin")  # the backup identity's key
+    assert rec.named("cilium-agents-ready").urn in restore.dependencies  # the network stage serves
+    if not rec.preview:
+        script, env = rendered(rec, "cert-manager-restore")
+        assert script == "restore-certificates.sh" and env["SECRETS"] == "kube-system/wildcard-tls"
+        assert env["S3_URL"] == f"https://{rec.outputs['backupBucket']}.s3.us-east-1.amazonaws.com"
+        first = "192.0.2.10" if rec.stack == "dev" else "198.51.100.11"
+        assert restore.inputs["connection"]["host"] == first
+
+
+def test_only_the_first_controller_must_have_a_curl_that_signs_s3(rec):
+    nodes = [r for r in rec.of_type("command:remote:Command") if r.name.endswith("-prepare")]
+    first = "node-dev-1-prepare" if rec.stack == "dev" else "node-cp-1-prepare"
+    assert first in {n.name for n in nodes}
+    for node in nodes:
+        assert ("CURL_SIGV4=true" in node.inputs["create"]) is (node.name == first), node.name
+
+
+def test_the_backup_job_reads_only_what_it_backs_up(up):
+    cron = up.named("backup-cronjob")
+    validate(cron.inputs)
+    spec = cron.inputs["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("23 */6 * * *", "Etc/UTC", "Forbid")
+    role = of(up, "kubernetes:rbac.authorization.k8s.io/v1:Role", "backup-read-kube-system")
+    validate(role.inputs)
+    assert role.inputs["metadata"]["namespace"] == "kube-system"
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                                     "resourceNames": ["wildcard-tls"]}]
+    binding = of(up, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "backup-read-kube-system")
+    validate(binding.inputs)
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": backup.NAME, "namespace": "gitea"}]
+    assert up.depends_transitively(cron.urn, up.named("gitea-seed").urn)
+    container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == gitea.TOOLS_IMAGE.format(version=VERSIONS["giteaApp"])
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GITEA_PASSWORD"):
+        (entry,) = [e for e in container["env"] if e["name"] == name]
+        assert "secretKeyRef" in entry["valueFrom"], name
+
+
+def test_the_backup_program_passes_shellcheck(tmp_path):
+    program = tmp_path / "gitops-backup.sh"
+    program.write_text(shell.assemble(backup.SCRIPT))
+    done = subprocess.run([str(Path(sys.executable).parent / "shellcheck"), "-s", "sh", str(program)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_backups_off_leaves_no_trace():
+    rec = run_with(preview=False, backup={"enabled": False})
+    names = {r.name for r in rec.resources.values()}
+    assert not {n for n in names if n.startswith("backup")} and "cert-manager-restore" not in names
+    job = rec.named("gitea-seed").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert not [e for e in job["env"] if e["name"].startswith(("S3_", "AWS_"))]
+    assert "backupBucket" not in rec.outputs
+
+
+def test_the_bucket_and_the_backup_job_build_from_their_args_alone():
+    from components.backup import Backup, BackupArgs
+    from components.bucket import BackupBucket, BackupBucketArgs
+    from tests import standalone
+
+    def program():
+        store = BackupBucket("vault", BackupBucketArgs(domain="Lab.Example.NET", region="eu-west-1", retain_days=3))
+        Backup("nightly", BackupArgs(
+            schedule="0 3 * * *", tools_image="registry.example.net/tools:1", namespace="git",
+            gitea_url="http://git.git.svc:3000", admin_secret="git-admin", org="infra", repo="fleet",
+            secrets=[("edge", "tls-a"), ("edge", "tls-b"), ("apps", "tls-c")], access=store.access,
+            cluster=standalone.cluster(), after=[standalone.marker()]))
+
+    rec = standalone.build(program)
+    assert rec.named("vault-bucket").inputs["bucketPrefix"] == "lab-example-net-backup-"
+    roles = {r.inputs["metadata"]["namespace"]: r.inputs["rules"][0]["resourceNames"]
+             for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")}
+    assert roles == {"edge": ["tls-a", "tls-b"], "apps": ["tls-c"]}
+    container = rec.named("nightly-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SECRETS"] == "edge/tls-a edge/tls-b apps/tls-c" and env["S3_REGION"] == "eu-west-1"
+    assert env["S3_URL"].startswith("https://lab-example-net-backup-")
