@@ -273,7 +273,7 @@ def build(cfg: StackConfig) -> Cluster:
     backup = None
     if bucket is not None:
         backup = Backup(
-            "backup",
+            "gitops-backup",
             BackupArgs(
                 schedule=cfg.backup.schedule,
                 tools_image=gitea.tools_image,

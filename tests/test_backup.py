@@ -128,8 +128,8 @@ def url(server) -> str:
 def run_backup(tmp_path: Path, gitea_server, bucket: Bucket, kube: dict) -> subprocess.CompletedProcess:
     """The CronJob's program, as its ConfigMap carries it, with the environment it renders."""
     program = tmp_path / "gitops-backup.sh"
-    program.write_text(run_stack("dev", preview=False).named("backup-script").inputs["data"]["gitops-backup.sh"])
-    cron = run_stack("dev", preview=False).named("backup-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]
+    program.write_text(run_stack("dev", preview=False).named("gitops-backup-script").inputs["data"]["gitops-backup.sh"])
+    cron = run_stack("dev", preview=False).named("gitops-backup-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]
     env = {e["name"]: e["value"] for e in cron["spec"]["containers"][0]["env"] if "value" in e}
     env.update({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "GITEA_URL": url(gitea_server),
                 "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": PASSWORD, **bucket.env, **kube})
@@ -327,16 +327,16 @@ def test_only_the_first_controller_must_have_a_curl_that_signs_s3(rec):
 
 
 def test_the_backup_job_reads_only_what_it_backs_up(up):
-    cron = up.named("backup-cronjob")
+    cron = up.named("gitops-backup-cronjob")
     validate(cron.inputs)
     spec = cron.inputs["spec"]
     assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("23 */6 * * *", "Etc/UTC", "Forbid")
-    role = of(up, "kubernetes:rbac.authorization.k8s.io/v1:Role", "backup-read-kube-system")
+    role = of(up, "kubernetes:rbac.authorization.k8s.io/v1:Role", "gitops-backup-read-kube-system")
     validate(role.inputs)
     assert role.inputs["metadata"]["namespace"] == "kube-system"
     assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                                      "resourceNames": ["wildcard-tls"]}]
-    binding = of(up, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "backup-read-kube-system")
+    binding = of(up, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "gitops-backup-read-kube-system")
     validate(binding.inputs)
     assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": backup.NAME, "namespace": "gitea"}]
     assert up.depends_transitively(cron.urn, up.named("gitea-seed").urn)
@@ -358,7 +358,7 @@ def test_the_backup_program_passes_shellcheck(tmp_path):
 def test_backups_off_leaves_no_trace():
     rec = run_with(preview=False, backup={"enabled": False})
     names = {r.name for r in rec.resources.values()}
-    assert not {n for n in names if n.startswith("backup")} and "cert-manager-restore" not in names
+    assert not {n for n in names if n.startswith(("backup", "gitops-backup"))} and "cert-manager-restore" not in names
     job = rec.named("gitea-seed").inputs["spec"]["template"]["spec"]["containers"][0]
     assert not [e for e in job["env"] if e["name"].startswith(("S3_", "AWS_"))]
     assert "backupBucket" not in rec.outputs

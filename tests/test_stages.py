@@ -70,7 +70,7 @@ def test_secrets_never_appear_in_plain_text(up):
         up.named("cert-manager-internal-ca-key").inputs["stringData"]["tls.key"],
         up.named("flux-gitea-credentials").inputs["stringData"]["identity"],
         up.named("gitea-ssh-host-key").inputs["stringData"]["ssh_host_ed25519_key"],
-        up.named("backup-s3").inputs["stringData"]["secret-access-key"],
+        up.named("gitops-backup-s3").inputs["stringData"]["secret-access-key"],
     ]
     assert all(len(s) >= 20 for s in secrets)
     for reg in up.resources.values():
