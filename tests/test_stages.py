@@ -19,6 +19,12 @@ def test_layers_depend_only_on_earlier_or_same_stages(rec):
         assert stage[target] <= stage[source], (source, target)
 
 
+def test_the_plan_lists_every_layer_after_the_layers_it_waits_for(rec):
+    order = [layer.registration.urn for layer in graph.layers(rec)]
+    for source, target in graph.layer_edges(rec):
+        assert order.index(target) < order.index(source), (source, target)
+
+
 def test_layer_graph_has_no_cycle(rec):
     from tests.test_architecture import find_cycle
 

@@ -50,9 +50,22 @@ class Layer:
 
 
 def layers(rec: Recording) -> list[Layer]:
-    """Every component of this project, by stage, then Type and name."""
+    """Every component of this project, by stage; within a stage a layer comes after those it waits
+    for (by its depth in the layer graph), then by Type and name."""
     found = [Layer(r) for r in rec.resources.values() if r.type.startswith(PROJECT_PREFIX)]
-    return sorted(found, key=lambda layer: (layer.stage, layer.kind, layer.registration.name))
+    waits_for: dict[str, set[str]] = {}
+    for source, target in layer_edges(rec):
+        waits_for.setdefault(source, set()).add(target)
+    depth: dict[str, int] = {}
+
+    def depth_of(urn: str, seen: frozenset = frozenset()) -> int:
+        if urn not in depth:  # `seen` stops a cycle, which tests/test_architecture.py reports
+            depth[urn] = 1 + max((depth_of(t, seen | {urn}) for t in waits_for.get(urn, ()) if t not in seen),
+                                 default=-1)
+        return depth[urn]
+
+    return sorted(found, key=lambda layer: (layer.stage, depth_of(layer.registration.urn),
+                                            layer.kind, layer.registration.name))
 
 
 def layer_of(rec: Recording, urn: str) -> str | None:
