@@ -59,7 +59,7 @@ def layers(rec: Recording) -> list[Layer]:
     depth: dict[str, int] = {}
 
     def depth_of(urn: str, seen: frozenset = frozenset()) -> int:
-        if urn not in depth:  # `seen` stops a cycle, which tests/test_architecture.py reports
+        if urn not in depth:  # `seen` stops a cycle, which tests/test_stages.py reports
             depth[urn] = 1 + max((depth_of(t, seen | {urn}) for t in waits_for.get(urn, ()) if t not in seen),
                                  default=-1)
         return depth[urn]
