@@ -152,12 +152,7 @@ ready() {
   [ -z "$JOIN_TOKEN" ] || joined
 }
 deadline=$((SECONDS + WAIT_SECONDS))
-until ready; do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    die "$service has not joined and served within ${WAIT_SECONDS}s; see: journalctl -u $service"
-  fi
-  sleep 2
-done
+retry_until "$deadline" "$service has not joined and served within ${WAIT_SECONDS}s; see: journalctl -u $service" ready
 log "$service joined and serving"
 
 if [ -e "$ROOT$token_file" ]; then

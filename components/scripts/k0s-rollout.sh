@@ -36,10 +36,8 @@ fi
 "$bin" stop >/dev/null 2>&1 || true
 "$bin" start
 deadline=$((SECONDS + WAIT_SECONDS))
-until "$bin" status >/dev/null 2>&1; do
-  [ "$SECONDS" -lt "$deadline" ] || die "k0sworker not running within ${WAIT_SECONDS}s after its restart; see: journalctl -u k0sworker"
-  sleep 2
-done
+retry_until "$deadline" "k0sworker not running within ${WAIT_SECONDS}s after its restart; see: journalctl -u k0sworker" \
+  "$bin" status
 put_file "$state/k0s-rollout" 0644 <<<"$ROLLOUT"
 log "restarted k0sworker at this rollout"
 CHANGED=1

@@ -82,15 +82,10 @@ case "$ACTION" in
   ready)
     invalidate
     if [ -n "$NODE" ]; then
-      until exists; do
-        [ "$SECONDS" -lt "$deadline" ] || die "node $NODE did not register within ${WAIT_SECONDS}s"
-        sleep 2
-      done
+      retry_until "$deadline" "node $NODE did not register within ${WAIT_SECONDS}s" exists
       if [ "$(annotation "$DRAINED_KEY")" = "${ROLLOUT:-}" ] && [ -n "${ROLLOUT:-}" ]; then
-        until kubectl wait --for=condition=Ready --timeout=10s "node/$NODE" >/dev/null 2>&1; do
-          [ "$SECONDS" -lt "$deadline" ] || die "node $NODE not Ready within ${WAIT_SECONDS}s after its restart; it stays cordoned and later batches wait (look with: k0s kubectl describe node $NODE)"
-          sleep 2
-        done
+        retry_until "$deadline" "node $NODE not Ready within ${WAIT_SECONDS}s after its restart; it stays cordoned and later batches wait (look with: k0s kubectl describe node $NODE)" \
+          kubectl wait --for=condition=Ready --timeout=10s "node/$NODE"
         kubectl uncordon "$NODE" >/dev/null
         kubectl annotate node "$NODE" "$DRAINED_KEY-" >/dev/null
         log "node $NODE Ready and uncordoned"

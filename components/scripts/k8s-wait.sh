@@ -19,12 +19,7 @@ kubectl() { "$ROOT/usr/local/bin/k0s" kubectl "$@"; }
 until_ok() {
   local what="$1" hint="$2"
   shift 2
-  until "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      die "$what not ready after ${WAIT_SECONDS}s; look with: k0s kubectl $hint"
-    fi
-    sleep 2
-  done
+  retry_until "$deadline" "$what not ready after ${WAIT_SECONDS}s; look with: k0s kubectl $hint" "$@"
   log "$what ready"
 }
 

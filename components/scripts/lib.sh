@@ -101,6 +101,17 @@ install_args() {
 token_in() { printf '%s\n' "$1" | sed '/^expires=/d'; }
 token_expiry() { printf '%s\n' "$1" | sed -n 's/^expires=//p'; }
 
+# retry_until DEADLINE MESSAGE CMD... — run CMD (quietly) every 2 s until it succeeds; once
+# SECONDS reaches DEADLINE, die with MESSAGE.
+retry_until() {
+  local deadline="$1" message="$2"
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$message"
+    sleep 2
+  done
+}
+
 finish() {
   if [ "$CHANGED" = 1 ]; then log "done: changed"; else log "done: unchanged"; fi
 }
