@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components import shell
 from components.bucket import BackupAccess
-from components.kube import InCluster
+from components.kube import JOB_CONTAINER_SECURITY, JOB_POD_SECURITY, InCluster, from_secret
 
 TYPE = "cluster-bootstrap:gitops:Backup"
 NAME = "gitops-backup"
@@ -76,9 +76,6 @@ class Backup(pulumi.ComponentResource):
                 opts=first,
             )
 
-        def from_secret(env: str, secret: str, key: str) -> dict:
-            return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={"name": NAME, "namespace": ns, "labels": LABELS},
@@ -97,8 +94,7 @@ class Backup(pulumi.ComponentResource):
                         "spec": {
                             "restartPolicy": "Never",
                             "serviceAccountName": account.metadata.name,
-                            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                                                "seccompProfile": {"type": "RuntimeDefault"}},
+                            "securityContext": JOB_POD_SECURITY,
                             "containers": [{
                                 "name": "backup",
                                 "image": args.tools_image,
@@ -116,9 +112,7 @@ class Backup(pulumi.ComponentResource):
                                 ],
                                 "volumeMounts": [{"name": "script", "mountPath": "/backup", "readOnly": True},
                                                  {"name": "tmp", "mountPath": "/tmp"}],
-                                "securityContext": {"allowPrivilegeEscalation": False,
-                                                    "readOnlyRootFilesystem": True,
-                                                    "capabilities": {"drop": ["ALL"]}},
+                                "securityContext": JOB_CONTAINER_SECURITY,
                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                               "limits": {"memory": "512Mi"}},
                             }],

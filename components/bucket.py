@@ -19,6 +19,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.kube import from_secret
+
 TYPE = "cluster-bootstrap:backup:BackupBucket"
 CREDENTIALS_KEYS = ("access-key-id", "secret-access-key")
 
@@ -77,9 +79,8 @@ class BackupAccess:
         return [
             {"name": "S3_URL", "value": self.url},
             {"name": "S3_REGION", "value": self.region},
-            {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": CREDENTIALS_KEYS[0]}}},
-            {"name": "AWS_SECRET_ACCESS_KEY",
-             "valueFrom": {"secretKeyRef": {"name": secret_name, "key": CREDENTIALS_KEYS[1]}}},
+            from_secret("AWS_ACCESS_KEY_ID", secret_name, CREDENTIALS_KEYS[0]),
+            from_secret("AWS_SECRET_ACCESS_KEY", secret_name, CREDENTIALS_KEYS[1]),
         ]
 
 

@@ -24,7 +24,7 @@ import pulumi_tls as tls
 from components import handover, shell
 from components.bucket import BackupAccess
 from components.handover import BRANCH, SSH_PORT, GitSource
-from components.kube import InCluster
+from components.kube import JOB_CONTAINER_SECURITY, JOB_POD_SECURITY, InCluster, from_secret
 
 TYPE = "cluster-bootstrap:gitops:Gitea"
 REPOSITORY = "https://dl.gitea.com/charts/"
@@ -197,9 +197,6 @@ class Gitea(pulumi.ComponentResource):
             opts=in_cluster,
         )
 
-        def from_secret(env: str, secret, key: str) -> dict:
-            return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
         restore_env = []
         if args.backup is not None:
             restore_env = args.backup.env(args.backup.secret(f"{name}-seed-s3", ns, in_cluster).metadata.name)
@@ -219,8 +216,7 @@ class Gitea(pulumi.ComponentResource):
                     "metadata": {"labels": SEED_LABELS},
                     "spec": {
                         "restartPolicy": "Never",
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "securityContext": JOB_POD_SECURITY,
                         "containers": [{
                             "name": "seed",
                             "image": self.tools_image,
@@ -244,8 +240,7 @@ class Gitea(pulumi.ComponentResource):
                             ],
                             "volumeMounts": [{"name": "seed", "mountPath": "/seed", "readOnly": True},
                                              {"name": "tmp", "mountPath": "/tmp"}],
-                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                "capabilities": {"drop": ["ALL"]}},
+                            "securityContext": JOB_CONTAINER_SECURITY,
                             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                           "limits": {"memory": "256Mi"}},
                         }],

@@ -10,6 +10,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 
+# The project's own Jobs (the seed Job, the backup CronJob) run a shell script in Gitea's rootless
+# image: as its user, never root, with nothing writable but /tmp.
+JOB_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                    "seccompProfile": {"type": "RuntimeDefault"}}
+JOB_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                          "capabilities": {"drop": ["ALL"]}}
+
+
+def from_secret(env: str, secret: pulumi.Input[str], key: str) -> dict:
+    """A container environment variable read from `key` of the Secret `secret`."""
+    return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
 @dataclass(frozen=True)
 class InCluster:
     provider: k8s.Provider
