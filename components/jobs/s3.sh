@@ -21,13 +21,10 @@ s3_init() {
 # UNSIGNED-PAYLOAD, which S3 accepts over TLS; older curl (before 8) sends no such header itself
 # and then signs a hash S3 never sees.
 s3_request() {
-  if [ "$#" -ge 3 ]; then
-    s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$1" -T "$3" -K "$S3_DIR/s3.curlrc" \
-      --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$2") || true
-  else
-    s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$1" -K "$S3_DIR/s3.curlrc" \
-      --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$2") || true
-  fi
+  s3_method=$1 s3_key=$2
+  if [ "$#" -ge 3 ]; then set -- -T "$3"; else set --; fi
+  s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$s3_method" "$@" -K "$S3_DIR/s3.curlrc" \
+    --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$s3_key") || true
   s3_status=${s3_status:-000}
 }
 
