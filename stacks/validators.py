@@ -6,6 +6,8 @@ allowed; pydantic turns that into a problem at the field's path.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 
@@ -228,9 +230,6 @@ def host_key(value: str) -> str:
     RSA keys are refused: pulumi-command v1.2.1 offers only the key's own type, 'ssh-rsa' (SHA-1
     signatures), as host key algorithm, and OpenSSH 8.8+ servers no longer sign with it, so the
     connection could never be made."""
-    import base64 as b64
-    import binascii
-
     found: dict[str, str] = {}
     for line in value.strip().splitlines():
         words = line.split()
@@ -240,7 +239,7 @@ def host_key(value: str) -> str:
             continue
         kind, blob = words[0], words[1]
         try:
-            raw = b64.b64decode(blob, validate=True)
+            raw = base64.b64decode(blob, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"{line.strip()!r}: the key is not valid base64") from None
         length = int.from_bytes(raw[:4], "big")

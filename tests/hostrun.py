@@ -61,11 +61,16 @@ def stop_standin_services(root: Path, cluster: Optional[Path] = None) -> None:
             pass
 
 
+def command_env(line: str) -> dict[str, str]:
+    """The `env K=V … bash -s` pairs of a host step's command line (CB_SCRIPT, the script, included)."""
+    words = shlex.split(line)
+    return dict(pair.split("=", 1) for pair in words[words.index("env") + 1:words.index("bash")])
+
+
 def rendered(rec, step: str, field: str = "create") -> tuple[str, dict[str, str]]:
     """The script and environment of a host step's create (or delete) command, parsed from the
     command line the program registered."""
-    words = shlex.split(rec.named(step).inputs[field])
-    env = dict(pair.split("=", 1) for pair in words[words.index("env") + 1:words.index("bash")])
+    env = command_env(rec.named(step).inputs[field])
     return env.pop("CB_SCRIPT"), env
 
 

@@ -18,7 +18,7 @@ import pytest
 from components import remote
 from pulumi.output import Unknown
 from tests.conftest import first_controller, raw_config, run_stack, run_with
-from tests.hostrun import rendered_env
+from tests.hostrun import command_env, rendered_env
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -31,10 +31,8 @@ def in_cluster(rec) -> list:
 
 def delete_program(step) -> tuple[str, dict[str, str]]:
     """The script a step's delete command runs, and its environment (decoded from the inline line)."""
-    words = shlex.split(step.inputs["delete"])
-    program = base64.b64decode(words[1]).decode()
-    pairs = words[words.index("env") + 1:words.index("bash")]
-    return program, dict(pair.split("=", 1) for pair in pairs)
+    program = base64.b64decode(shlex.split(step.inputs["delete"])[1]).decode()
+    return program, command_env(step.inputs["delete"])
 
 
 def test_no_host_step_can_be_replaced(rec):

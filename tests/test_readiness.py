@@ -14,13 +14,13 @@ values (helm also enforces each chart's values.schema.json). From the renders an
 from __future__ import annotations
 
 import copy
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests import charts, crds
 from tests.conftest import run_stack, run_with
+from tests.hostrun import command_env
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 WAIT_SCRIPT = "CB_SCRIPT=k8s-wait.sh"
@@ -43,9 +43,7 @@ def wait_steps(rec) -> list[tuple]:
     steps = []
     for reg in rec.of_type("command:remote:Command"):
         if WAIT_SCRIPT in reg.inputs["create"]:
-            words = shlex.split(reg.inputs["create"])
-            pairs = words[words.index("env") + 1:words.index("bash")]
-            steps.append((reg, dict(pair.split("=", 1) for pair in pairs)))
+            steps.append((reg, command_env(reg.inputs["create"])))
     return steps
 
 

@@ -40,8 +40,9 @@ def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
     if secret_keys:
         out += ["Configured secrets (encrypted in the stack file; offline they stand in with placeholders): "
                 + ", ".join(secret_keys), ""]
+    layers = graph.layers(rec)
     current_stage = None
-    for layer in graph.layers(rec):
+    for layer in layers:
         if layer.stage != current_stage:
             current_stage = layer.stage
             out.append(f"Stage {layer.stage} · {graph.STAGE_NAMES[layer.stage]}")
@@ -52,9 +53,9 @@ def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
     for type_, count in sorted(Counter(r.type for r in custom).items()):
         out.append(f"  {count:>4}  {type_}")
     out += ["", "Layer dependencies (layer ← what it waits for):"]
-    labels = {layer.registration.urn: layer.label for layer in graph.layers(rec)}
+    labels = {layer.registration.urn: layer.label for layer in layers}
     edges = graph.layer_edges(rec)
-    for layer in graph.layers(rec):
+    for layer in layers:
         deps = sorted(labels[t] for s, t in edges if s == layer.registration.urn)
         out.append(f"  {layer.label:<28} ← {', '.join(deps) if deps else '—'}")
     if rec.warnings:
