@@ -125,6 +125,7 @@ class CertManagerArgs:
     ingress_ip: str  # where *.<domain> points: the shared ingress
     wildcard_tls: tuple[str, str]  # (namespace, name) of the wildcard certificate's Secret
     after: Sequence[pulumi.Resource]  # the pod network
+    admin_host: remote.Host  # a controller: `k0s kubectl` reads the running version there
     restore: Optional[CertificateRestore] = None  # a rebuilt cluster gets its certificates back
 
 
@@ -193,6 +194,14 @@ class CertManager(pulumi.ComponentResource):
             string_data={"tls.crt": args.ca_cert_pem, "tls.key": args.ca_key_pem},
             opts=in_cluster,
         )
+        checked = remote.run(
+            f"{name}-upgrade-check",
+            args.admin_host,
+            "release-upgrade-check.sh",
+            env={"COMPONENT": "cert-manager", "WORKLOAD": f"{NAMESPACE}/deployment/cert-manager", "VERSION": args.version},
+            # why: reads the running controller through the API (up once the pod network is)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cert-manager",
@@ -203,8 +212,9 @@ class CertManager(pulumi.ComponentResource):
             values=helm_values(),
             atomic=True,
             timeout=600,
-            # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API
-            opts=cluster.opts(self, depends_on=args.after),
+            # why: cert-manager's pods need the pod network (Cilium) to schedule and reach the API;
+            # and the running cert-manager may move to this version (one minor at a time)
+            opts=cluster.opts(self, depends_on=[*args.after, checked]),
         )
 
         def issuer(resource_name: str, issuer: str, spec, secrets: list[k8s.core.v1.Secret]):

@@ -93,6 +93,14 @@ class Cilium(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         cluster = args.cluster
         values = helm_values(args)
+        checked = remote.run(
+            f"{name}-upgrade-check",
+            args.admin_host,
+            "release-upgrade-check.sh",
+            env={"COMPONENT": "Cilium", "WORKLOAD": f"{NAMESPACE}/daemonset/cilium", "VERSION": args.version},
+            # why: reads the running agents through the API the control plane serves
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",
@@ -104,8 +112,9 @@ class Cilium(pulumi.ComponentResource):
             # Applied without Helm's wait (and so without `atomic`, which forces it): the waits
             # below replace it, ordered around the pool that Helm's wait would need first.
             skip_await=True,
-            # why: every node has joined, so the agents and the operator can schedule
-            opts=cluster.opts(self, depends_on=args.after),
+            # why: every node has joined, so the agents and the operator can schedule; and the
+            # running Cilium may move to this version (one minor at a time)
+            opts=cluster.opts(self, depends_on=[*args.after, checked]),
         )
         # The release's identity in the waits' environment: a new chart version or values re-run them.
         release_id = f"cilium {args.version} " + hashlib.sha256(

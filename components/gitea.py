@@ -8,7 +8,6 @@ as the first commit while the repository is empty. From then on the repository i
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import io
 import tarfile
@@ -47,7 +46,9 @@ SEED_LABELS = {"app.kubernetes.io/name": "gitea-seed", "app.kubernetes.io/part-o
 
 
 def gitops_archive(root: Path) -> bytes:
-    """gitops/ as a reproducible tar.gz: same content, same bytes (sorted, no times or owners)."""
+    """gitops/ as a reproducible tar: same content, same bytes (sorted, no times or owners). Not
+    compressed: deflate output differs between zlib builds (zlib-ng, as Fedora 40 ships it, by
+    design), and these bytes are an input of the ConfigMap and the Job's digest."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -55,12 +56,15 @@ def gitops_archive(root: Path) -> bytes:
             info = tarfile.TarInfo(path.relative_to(root).as_posix())
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buffer.getvalue(), mtime=0)
+    return buffer.getvalue()
 
 
-def helm_values(domain: str, storage_class: str) -> dict:
+def helm_values(domain: str, storage_class: str, app_version: str) -> dict:
     """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key."""
     return {
+        # Gitea itself at the pinned app version (the chart's default is its own appVersion); the
+        # seed Job's tools image is the same version.
+        "image": {"tag": app_version},
         "replicaCount": 1,
         "strategy": {"type": "Recreate"},  # one pod owns the ReadWriteOnce volume
         "persistence": {"enabled": True, "size": "10Gi", "storageClass": storage_class},
@@ -103,7 +107,7 @@ def helm_values(domain: str, storage_class: str) -> dict:
 @dataclass(frozen=True)
 class GiteaArgs:
     chart_version: str
-    app_version: str  # Gitea itself (the chart's appVersion): the seed Job's tools image
+    app_version: str  # Gitea itself (the server's image tag) and the seed Job's tools image
     domain: str  # Gitea's public name is git.<domain> (exposed later by Flux)
     org: str
     repo: str
@@ -168,7 +172,7 @@ class Gitea(pulumi.ComponentResource):
             version=args.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=ns,
-            values=helm_values(args.domain, args.storage_class),
+            values=helm_values(args.domain, args.storage_class, args.app_version),
             atomic=True,
             timeout=900,
             # why: the pod mounts both Secrets at start (admin account, SSH host key), needs the pod
@@ -185,7 +189,7 @@ class Gitea(pulumi.ComponentResource):
             f"{name}-seed-content",
             metadata={"namespace": ns, "labels": SEED_LABELS},
             data={"gitea-seed.sh": script, "sops.yaml": args.sops_config},
-            binary_data={"gitops.tar.gz": base64.b64encode(archive).decode()},
+            binary_data={"gitops.tar": base64.b64encode(archive).decode()},
             opts=in_cluster,
         )
         webhook_url = pulumi.Output.secret(token.result.apply(handover.webhook_url))

@@ -5,11 +5,13 @@ upgrades never overlap) → every worker joins in parallel → workers restarted
 `worker_disruption_percent` (k0sctl's workerDisruptionPercent), each cordoned and drained before
 its restart and uncordoned once Ready. Per node:
 
-  token (first controller) → join (the node) → [workers: drain (first controller) → rollout (the
-  node)] → ready (first controller: token invalidated, labels in step, Node uncordoned)
+  token (first controller) → reset (armed on the node) → join (the node) → [workers: drain (first
+  controller) → rollout (the node)] → ready (first controller: token invalidated, labels in step,
+  Node uncordoned)
 
 Removing a node deletes these in reverse: its Node is drained and deleted, then the node leaves
-etcd (controllers) and k0s is reset. `pulumi destroy` does the same for every node.
+etcd (controllers) and k0s is reset. `pulumi destroy` does the same for every node. The reset is
+its own step, `reset` (before `join`), so a node whose first join failed is still reset.
 
 The first controller in the list is the one that mints tokens and signs the kubeconfig (every
 joined controller holds the cluster CA's key). It creates the cluster only on a fresh stack: any
@@ -78,7 +80,7 @@ class K0sClusterArgs:
     reboot_after_reset: bool = False
     delete_unreachable: bool = False  # let destroy forget objects of a cluster that is gone
     worker_disruption_percent: int = 10
-    kubeconfig_renewal: str = ""  # a new value mints a new client certificate (1 year) for Pulumi
+    kubeconfig_renewal: pulumi.Input[str] = ""  # a new value mints a new client certificate (1 year)
     hosts_gone: bool = False  # forget the cluster's objects on destroy instead of reaching them
 
 
@@ -137,6 +139,7 @@ class K0sCluster(pulumi.ComponentResource):
     """The control plane and every node joined to it; `cluster` reaches the cluster."""
 
     kubeconfig: pulumi.Output[str]
+    kubeconfig_renewal: pulumi.Output[str]  # the key the kubeconfig step was last run with
     api_endpoint: str
     provider: k8s.Provider
     cluster: InCluster  # how later layers create objects in the cluster
@@ -176,11 +179,17 @@ class K0sCluster(pulumi.ComponentResource):
                 env["KUBELET_NODE_IP"] = member.private_address
             if token_step is not None:
                 env["TOKEN_URN"] = token_step.urn
-            return step(member.name, member.host, "k0s-node.sh", depends_on,
+            # The node's reset is a step of its own, created before anything is installed: a join
+            # that fails is not recorded in state (pulumi-command keeps no state of a failed
+            # create), so a reset carried by the join step itself would never run for that node.
+            reset = step(f"{member.name}-reset", member.host, "k0s-reset-armed.sh", depends_on,
+                         delete=("k0s-reset.sh", {"ROLE": member.role,
+                                                  "REBOOT": str(args.reboot_after_reset).lower()}))
+            # why: the reset is in state before k0s is installed (a leaving node is reset after its
+            # join step, and what follows it, is gone); and the join's own order
+            return step(member.name, member.host, "k0s-node.sh", [reset, *depends_on],
                         env=env,
-                        secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None,
-                        delete=("k0s-reset.sh", {"K0S_VERSION": args.version, "ROLE": member.role,
-                                                 "REBOOT": str(args.reboot_after_reset).lower()}))
+                        secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None)
 
         def ready(member: Member, token_step, depends_on: list) -> pulumi.Resource:
             """After a join or restart: the token invalidated, the Node uncordoned and its labels in
@@ -234,6 +243,7 @@ class K0sCluster(pulumi.ComponentResource):
             before = current
 
         self.api_endpoint = args.api_endpoint
+        self.kubeconfig_renewal = pulumi.Output.from_input(args.kubeconfig_renewal)
         issued = step("kubeconfig", admin, "k0s-kubeconfig.sh",
                       env={"ADMIN_USER": ADMIN_USER, "RENEWAL": args.kubeconfig_renewal},
                       secret_output=True,

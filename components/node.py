@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -56,7 +56,8 @@ class NodeArgs:
     binary_path: Optional[str] = None  # airgap: upload this k0s binary instead of downloading
     airgap_bundle: Optional[str] = None  # airgap: image bundle for workers
     gone: bool = False  # the host no longer exists: its steps are forgotten on delete, never dialled
-    signs_s3: bool = False  # a step here signs S3 requests with curl (the backup restore): needs curl ≥ 7.75
+    signs_s3: bool = False  # a step here signs S3 requests with curl (the backup restore): needs curl ≥ 7.87
+    after: Sequence[pulumi.Resource] = ()  # what must pass before this host changes (the version check)
 
 
 def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
@@ -84,6 +85,11 @@ def connection(ssh: SshAccess) -> command.remote.ConnectionArgs:
     )
 
 
+def host_of(ssh: SshAccess, gone: bool = False) -> remote.Host:
+    """How steps reach a host: its connection, sudo unless the user is root."""
+    return remote.Host(connection=connection(ssh), sudo=ssh.user != "root", gone=gone)
+
+
 class Node(pulumi.ComponentResource):
     """One host. `host` is how later layers run commands on it."""
 
@@ -91,8 +97,9 @@ class Node(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
-        self.host = remote.Host(connection=connection(args.ssh), sudo=args.ssh.user != "root", gone=args.gone)
-        child = pulumi.ResourceOptions(parent=self)
+        self.host = host_of(args.ssh, args.gone)
+        # why: no host changes before every host's running k0s allows the pinned version
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         prepared = remote.run(
             f"{name}-prepare",
             self.host,

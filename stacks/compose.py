@@ -3,7 +3,6 @@ order, read top-down like k0sctl's phase list. The only place that knows the con
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,12 +17,13 @@ from components.dns import DnsZone, DnsZoneArgs
 from components.flux import Flux, FluxArgs
 from components.gitea import Gitea, GiteaArgs
 from components.k0s import K0sCluster, K0sClusterArgs, Member
-from components.node import Jump, Node, NodeArgs, SshAccess
+from components.node import Jump, Node, NodeArgs, SshAccess, host_of
 from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
 from components.sops import SECRET_NAME as SOPS_SECRET
 from components.sops import SopsAgeSecret, SopsAgeSecretArgs
 from components.storage import LocalPathStorage, LocalPathStorageArgs
-from stacks import facts
+from components.upgrade import K0sVersionCheck, K0sVersionCheckArgs
+from stacks import facts, renewal
 from stacks.config import GITOPS_DIR, NodeConfig, StackConfig
 
 DEFAULT_AWS_REGION = "us-east-1"  # Route53 is global; the region only steers cert-manager's STS calls
@@ -55,6 +55,10 @@ class Cluster:
             "internalCaCert": self.ca.cert_pem,
             "apiEndpoint": self.k0s.api_endpoint,
             "kubeconfig": pulumi.Output.secret(self.k0s.kubeconfig),
+            # not secret: a renewal key and a date, what the next run decides renewal from
+            renewal.OUTPUT: pulumi.Output.all(self.k0s.kubeconfig_renewal, pulumi.Output.unsecret(
+                self.k0s.kubeconfig.apply(renewal.not_after))).apply(
+                lambda kv: {"key": kv[0], "notAfter": kv[1]}),
             "sopsAgeRecipient": self.sops.recipient,
             "gitRepositoryUrl": self.gitea.source.url,
         }
@@ -95,7 +99,13 @@ def build(cfg: StackConfig) -> Cluster:
             domain=cfg.domain, region=aws_region, retain_days=cfg.backup.retain_days,
             protect=protect or cfg.backup.keep_bucket))
 
-    # Stage 1 — hosts: each prepared, trusting the CA, with k0s staged; in parallel.
+    # Stage 1 — hosts: first the k0s each host runs, checked against the pin (read-only); then
+    # each host prepared, trusting the CA, with k0s staged; in parallel.
+    version_check = K0sVersionCheck(
+        "k0s-version",
+        K0sVersionCheckArgs(version=versions.k0s,
+                            hosts={n.name: host_of(ssh_access(cfg, n), cfg.hosts_gone) for n in cfg.nodes}),
+    )
     nodes = [
         Node(
             f"node-{n.name}",
@@ -113,6 +123,8 @@ def build(cfg: StackConfig) -> Cluster:
                 gone=cfg.hosts_gone,
                 # the first controller runs the certificate restore step, which signs S3 requests
                 signs_s3=cfg.backup.enabled and n is cfg.controllers[0],
+                # why: a skipped k0s minor or a downgrade is refused before any host changes
+                after=[version_check],
             ),
         )
         for n in cfg.nodes
@@ -140,8 +152,9 @@ def build(cfg: StackConfig) -> Cluster:
             # A throwaway cluster may already be gone on destroy; never forget prod objects.
             delete_unreachable=not protect,
             worker_disruption_percent=cfg.k0s.worker_disruption_percent,
-            # Pulumi's client certificate (a year) is renewed every month (UTC) that `pulumi up` runs.
-            kubeconfig_renewal=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m"),
+            # Pulumi's client certificate (a year) is renewed only within renewal.MARGIN of its
+            # expiry, as this stack's last outputs record it: any other run changes nothing.
+            kubeconfig_renewal=renewal.previous_record().apply(lambda p: renewal.key(p, renewal.now())),
             hosts_gone=cfg.hosts_gone,
         ),
     )
@@ -206,6 +219,7 @@ def build(cfg: StackConfig) -> Cluster:
             wildcard_tls=facts.WILDCARD_TLS,
             # why: cert-manager's pods need the pod network
             after=[cilium],
+            admin_host=k0s.admin_host,
             restore=CertificateRestore(admin_host=k0s.admin_host, access=bucket.access) if bucket else None,
         ),
         # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place

@@ -190,7 +190,7 @@ class Versions(_Model):
     cert_manager: Annotated[str, AfterValidator(v.semver)] = Field(description="cert-manager Helm chart.")
     gitea: Annotated[str, AfterValidator(v.semver)] = Field(description="Gitea Helm chart.")
     gitea_app: Annotated[str, AfterValidator(v.semver)] = Field(
-        description="Gitea release the chart ships (its appVersion): the seed Job's tools image.")
+        description="Gitea release the server runs (the chart's image.tag) and the seed Job's tools image.")
     flux: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux release (the FluxInstance distribution).")
     flux_operator: Annotated[str, AfterValidator(v.semver)] = Field(description="Flux Operator Helm chart.")
     local_path_provisioner: Annotated[str, AfterValidator(v.semver)] = Field(

@@ -64,8 +64,9 @@ class Fleet:
                                    "PATH": "/usr/bin:/bin", **env})
 
     def first_controller(self, role: str = "controller", versions: tuple[str, ...] = (VERSION,)) -> Path:
+        """cp-1 with `versions` staged, running the first of them."""
         root = self.host("cp-1", versions)
-        self.twice("k0s-node.sh", root, ROLE=role, K0S_CONFIG_B64=CONFIG, FIRST="true")
+        self.twice("k0s-node.sh", root, ROLE=role, K0S_CONFIG_B64=CONFIG, FIRST="true", K0S_VERSION=versions[0])
         return root
 
     def token(self, controller: Path, role: str, expiry_seconds: int = 7200) -> str:

@@ -14,3 +14,8 @@ def next_patch(version: str) -> str:
     """The k0s release after `version` in the same minor (v1.34.2+k0s.0 → v1.34.3+k0s.0)."""
     major, minor, patch = version.lstrip("v").split("+")[0].split(".")
     return f"v{major}.{minor}.{int(patch) + 1}+k0s.0"
+
+
+_PATH = yaml.safe_load((ROOT / "tests" / "upgrade_path.yaml").read_text())
+PREVIOUS: dict[str, str] = _PATH["previous"]  # the pins existing clusters were installed with
+BETWEEN: dict[str, list[str]] = _PATH["between"]  # the minors an upgrade from PREVIOUS steps through

@@ -205,7 +205,7 @@ def test_builds_from_its_args_alone():
             zone_id="Z0123456789ABC", acme_email="ops@example.net", acme_server="production", iam_role=False,
             aws_region="eu-west-1", ca_cert_pem="-----BEGIN CERTIFICATE-----\n", ca_key_pem="key",
             account_key_pem="key", ingress_ip="192.0.2.201", wildcard_tls=("ingress", "default-tls"),
-            after=[standalone.marker()]))
+            after=[standalone.marker()], admin_host=standalone.host("192.0.2.60")))
 
     rec = standalone.build(program)
     wildcard = rec.named("tls-wildcard").inputs

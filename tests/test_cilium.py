@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from tests import charts
 from tests.conftest import first_controller, run_with
+from tests.hostrun import rendered_env
 from tests.pins import VERSIONS
 
 
@@ -12,7 +17,8 @@ def test_release_is_pinned_and_waits_for_every_node(preview):
     assert release.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
     assert release.inputs["namespace"] == "kube-system"
     joins = [r for r in preview.of_type("command:remote:Command")
-             if r.name.startswith("k0s-") and not r.name.endswith(("token", "kubeconfig"))]
+             if r.name.startswith("k0s-") and not r.name.endswith(("token", "kubeconfig"))
+             and not r.name.startswith("k0s-version-")]
     for join in joins:
         assert join.urn in release.dependencies, join.name
 
@@ -101,3 +107,22 @@ def test_builds_from_its_args_alone():
     assert values["ingressController"]["defaultSecretName"] == "default-tls"
     assert "NODES='a b c'" in rec.named("net-agents-ready").inputs["create"]
     assert "LB_SERVICE=kube-system/cilium-ingress=192.0.2.201" in rec.named("net-ingress-ready").inputs["create"]
+
+
+LEASES = json.loads((Path(__file__).parent / "vectors" / "cilium-l2-lease.json").read_text())
+
+
+def test_the_ingress_wait_looks_for_the_lease_ciliums_code_takes(up):
+    """The lease name is Cilium's, recorded from its source at the pinned version (not the
+    program's constant): for the LoadBalancer Service the pinned chart renders, in the release's
+    namespace (where the agents run), the wait looks for the Lease Cilium's agent would take."""
+    assert VERSIONS["cilium"] in LEASES["versions"], "record the lease vectors from the new Cilium's source"
+    release = up.named("cilium-release")
+    agents = release.inputs["namespace"]
+    (service,) = [o for o in charts.render(release) if o["kind"] == "Service"
+                  and o["spec"].get("type") == "LoadBalancer"]
+    key = [service["metadata"].get("namespace") or agents, service["metadata"]["name"]]
+    (case,) = [c for c in LEASES["cases"] if c["service"] == key and c["agentNamespace"] == agents]
+    env = rendered_env(up, "cilium-ingress-ready")
+    assert env["LEASE"] == "/".join(case["lease"])
+    assert env["LB_SERVICE"].split("=")[0] == "/".join(key)

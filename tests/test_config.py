@@ -273,3 +273,33 @@ def test_cron_schedules_kubernetes_takes_are_accepted(schedule):
     from stacks import validators
 
     assert validators.cron_schedule(schedule) == schedule
+
+
+def node_address_fields() -> list[str]:
+    """Every field of a node that holds an address (by its type in the model), by its YAML name."""
+    from stacks import validators
+    from stacks.config import NodeConfig
+
+    def checks(annotation) -> list:
+        found = [m.func for m in getattr(annotation, "__metadata__", ()) if hasattr(m, "func")]
+        return found + [f for arg in getattr(annotation, "__args__", ()) for f in checks(arg)]
+
+    return [info.alias or name for name, info in NodeConfig.model_fields.items()
+            if {validators.address, validators.ip} & set(checks(info.annotation) + [
+                m.func for m in info.metadata if hasattr(m, "func")])]
+
+
+@pytest.mark.parametrize("pool,inside", [
+    ("192.0.2.200-192.0.2.220", "192.0.2.200"),  # the pool's first address: the ingress address
+    ("192.0.2.200-192.0.2.220", "192.0.2.213"),
+    ("192.0.2.192/27", "192.0.2.193"),  # a CIDR's first usable address: the ingress address
+    ("192.0.2.192/27", "192.0.2.222"),
+])
+def test_the_pool_may_hold_no_address_of_any_node(pool, inside):
+    fields = node_address_fields()
+    assert {"address", "privateAddress"} <= set(fields)
+    for field in fields:
+        node = {"name": "n1", "address": "192.0.2.20", "role": "controller+worker", field: inside}
+        found = problems(changed(nodes=[node], cilium={"loadBalancerPool": pool}))
+        assert found.get("cilium.loadBalancerPool", "").startswith(
+            f"{pool} contains nodes[0].{field} {inside};"), (field, found)

@@ -69,8 +69,8 @@ def test_deletes_run_exactly_the_scripts_they_name(rec):
     nodes = {n["name"]: n["role"] for n in raw_config(rec.stack)["nodes"]}
     first = next(name for name, role in nodes.items() if role != "worker")
     for step in rec.of_type(COMMAND):
-        node = step.name.removeprefix("k0s-").removesuffix("-ready")
-        if step.name.startswith("k0s-") and node in nodes and not step.name.endswith("-ready"):
+        node = step.name.removeprefix("k0s-").removesuffix("-ready").removesuffix("-reset")
+        if step.name.startswith("k0s-") and node in nodes and step.name.endswith("-reset"):
             program, env = delete_program(step)  # the node leaves: k0s reset
             assert program == remote.program("k0s-reset.sh") and env["CB_SCRIPT"] == "k0s-reset.sh", step.name
             assert env["ROLE"] == nodes[node]

@@ -14,6 +14,7 @@ import yaml
 
 from tests.fleet import CONFIG, JOURNAL, NEXT, VERSION, Fleet
 from tests.hostrun import MUTATING, STANDINS, log_lines, rendered, rendered_env, unknown_kubectl_flags
+from tests.pins import BETWEEN, PREVIOUS
 
 
 def token_of(envelope: str) -> str:
@@ -354,8 +355,9 @@ def test_a_new_node_ip_reinstalls_the_service_and_restarts(fleet):
 
 
 @pytest.mark.parametrize("version,config_version,plugin", [
-    (VERSION, 2, "io.containerd.grpc.v1.cri"),
-    ("v1.36.0+k0s.0", 3, "io.containerd.cri.v1.images"),  # k0s 1.36 ships containerd 2 (config v3)
+    (PREVIOUS["k0s"], 2, "io.containerd.grpc.v1.cri"),
+    (BETWEEN["k0s"][-1], 2, "io.containerd.grpc.v1.cri"),  # 1.35 still ships containerd 1.7
+    (VERSION, 3, "io.containerd.cri.v1.images"),  # k0s 1.36 ships containerd 2 (config v3)
 ])
 def test_registry_drop_in_matches_the_containerd_k0s_ships(fleet, version, config_version, plugin):
     import tomllib
@@ -379,7 +381,7 @@ def test_removing_a_worker_drains_and_deletes_its_node_before_the_reset(fleet):
         "k0s kubectl drain worker-1 --force --grace-period=120 --timeout=300s --delete-emptydir-data "
         "--ignore-daemonsets", "k0s kubectl delete node worker-1 --ignore-not-found"]
     assert fleet.node("worker-1") == []
-    script, env = rendered(prod(), "k0s-worker-1", "delete")
+    script, env = rendered(prod(), "k0s-worker-1-reset", "delete")
     assert script == "k0s-reset.sh" and fleet.run(script, worker, **env).returncode == 0
     assert not (worker / "var/lib/k0s").exists()
 
@@ -419,3 +421,119 @@ def test_reset_removes_what_cilium_left_on_the_host(fleet):
     assert (ip / "netns").read_text().split() == ["cni-1234"]
     assert not (worker / "var/lib/cilium").exists()
     assert not list((worker / "sys/fs/bpf/tc/globals").iterdir())
+
+
+# The upgrade path from the previous release's pins: one k0s minor at a time, checked on each host
+# before anything changes, with the containerd drop-in swapped while k0s is stopped.
+
+def check(fleet: Fleet, root: Path, version: str, name: str = "cp-1"):
+    return fleet.run("k0s-version-check.sh", root, K0S_VERSION=version, NODE_NAME=name)
+
+
+def test_a_host_two_minors_behind_is_refused_naming_the_minor_between(fleet):
+    old, step = PREVIOUS["k0s"], BETWEEN["k0s"][-1]
+    root = fleet.first_controller("controller+worker", versions=(old,))
+    marks = len(log_lines(root))
+    refused = check(fleet, root, VERSION)
+    assert refused.returncode != 0
+    minor = ".".join(step.lstrip("v").split(".")[:2])
+    assert f"host cp-1 runs k0s {old}" in refused.stderr and f"upgrade to v{minor}.x first" in refused.stderr
+    assert not [c for c in log_lines(root)[marks:] if c.startswith(MUTATING)]  # read-only
+    fleet.twice("k0s-version-check.sh", root, K0S_VERSION=step, NODE_NAME="cp-1")
+    assert not [c for c in log_lines(root)[marks:] if c.startswith(MUTATING)]
+    assert check(fleet, fleet.host("fresh"), VERSION, "fresh").returncode == 0  # nothing installed yet
+
+
+def test_a_downgrade_is_refused_before_any_host_changes(fleet):
+    root = fleet.first_controller("controller+worker")
+    refused = check(fleet, root, PREVIOUS["k0s"])
+    assert refused.returncode != 0 and "does not support downgrades" in refused.stderr
+
+
+def test_one_minor_at_a_time_upgrades_with_the_containerd_2_drop_in(fleet):
+    """1.34 → 1.35 → 1.36 on a controller+worker (k0s-node.sh) and a worker (k0s-rollout.sh): each
+    step passes the check and upgrades; k0s (which restarts its containerd on any change in
+    containerd.d) never meets a drop-in its containerd cannot read."""
+    old, step = PREVIOUS["k0s"], BETWEEN["k0s"][-1]
+    controller = fleet.first_controller("controller+worker", versions=(old, step, VERSION))
+    worker = fleet.join(controller, "worker-1", versions=(old, step, VERSION), K0S_VERSION=old,
+                        ROLLOUT="r0")
+    for version in (step, VERSION):
+        for root, name in ((controller, "cp-1"), (worker, "worker-1")):
+            assert check(fleet, root, version, name).returncode == 0, version
+        done = fleet.run("k0s-node.sh", controller, ROLE="controller+worker", K0S_CONFIG_B64=CONFIG,
+                         FIRST="true", K0S_VERSION=version)
+        assert done.returncode == 0, done.stderr
+        done = fleet.run("k0s-rollout.sh", worker, K0S_VERSION=version, ROLLOUT=f"r-{version}")
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.6)  # the stand-in's watch of containerd.d polls every 0.2 s
+        for root in (controller, worker):
+            assert fleet.k0s(root, "version").stdout.strip() == version
+            journal = root / JOURNAL
+            assert "containerd" not in (journal.read_text() if journal.exists() else ""), journal.read_text()
+    import tomllib
+    for root in (controller, worker):
+        drop_in = tomllib.loads((root / "etc/k0s/containerd.d/cluster-bootstrap-registries.toml").read_text())
+        assert drop_in["version"] == 3
+
+
+def test_standin_restarts_containerd_on_a_drop_in_written_while_it_runs(fleet):
+    """The stand-in's side of the test above: a version 3 drop-in written under a running 1.35
+    (the old order: write, then restart) is loaded by its containerd 1.7 at once, and fails."""
+    root = fleet.first_controller("controller+worker", versions=(BETWEEN["k0s"][-1],))
+    (root / "etc/k0s/containerd.d/cluster-bootstrap-registries.toml").write_text(
+        'version = 3\n\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/x"\n')
+    time.sleep(1)
+    assert "containerd restarted on a drop-in change and failed" in (root / JOURNAL).read_text()
+
+
+def test_staged_binaries_are_pruned_to_the_running_and_the_new(fleet):
+    old, step = PREVIOUS["k0s"], BETWEEN["k0s"][-1]
+    root = fleet.first_controller("controller+worker", versions=(old, BETWEEN["k0s"][0], step))
+    # runs `old`; stage-k0s.sh stages VERSION (its download is the stand-in, checked by sha256)
+    env = {"K0S_VERSION": VERSION, "K0S_URL": "https://example.invalid/{version}/k0s-{version}-{arch}"}
+    done = fleet.run("stage-k0s.sh", root, **env)
+    assert done.returncode == 0, done.stderr
+    staged = sorted(p.name for p in (root / "var/lib/cluster-bootstrap/bin").iterdir())
+    assert staged == sorted([f"k0s-{old}", f"k0s-{VERSION}", f"k0s-{VERSION}.sha256"])
+    done = fleet.run("k0s-reset.sh", root, ROLE="controller+worker")
+    assert done.returncode == 0, done.stderr
+    assert list((root / "var/lib/cluster-bootstrap/bin").iterdir()) == []
+
+
+def test_removing_a_node_whose_first_join_failed_still_resets_it(fleet):
+    """pulumi-command keeps no state of a failed create (pulumi-go-provider v1.3.0 infer: no
+    partial state), so the engine runs, on removal, the deletes of the node's steps that were
+    created. The node's steps in the program's order: its reset step, then its join, which fails
+    here after `k0s install` and `start` (a token the cluster never issued)."""
+    rec = prod()
+    controller = fleet.first_controller()
+    worker = fleet.host("worker-1")
+    node_steps = [r for r in rec.of_type("command:remote:Command")
+                  if r.name in ("k0s-worker-1", "k0s-worker-1-reset")]
+    node_steps.sort(key=lambda r: sum(rec.depends_transitively(r.urn, o.urn) for o in node_steps))
+    in_state = []
+    envelope = fleet.token(controller, "worker")
+    bad_token = envelope.replace(envelope.splitlines()[-1], decoded_token_of_other_cluster())
+    for step in node_steps:
+        script, env = rendered(rec, step.name)
+        done = fleet.run(script, worker, {"JOIN_TOKEN": bad_token} if script == "k0s-node.sh" else None,
+                         **{**env, "WAIT_SECONDS": "3"})
+        if done.returncode != 0:
+            break
+        in_state.append(step)
+    assert [s.name for s in in_state] == ["k0s-worker-1-reset"]  # the join failed ...
+    assert (worker / "etc/systemd/system/k0sworker.service").exists()  # ... after installing k0s
+    for step in reversed(in_state):  # the node leaves the stack
+        if step.inputs.get("delete"):
+            script, env = rendered(rec, step.name, "delete")
+            assert fleet.run(script, worker, **env).returncode == 0
+    assert not (worker / "etc/systemd/system/k0sworker.service").exists()
+    assert not (worker / "usr/local/bin/k0s").exists() and not (worker / "var/lib/k0s").exists()
+
+
+def decoded_token_of_other_cluster() -> str:
+    """A well-formed worker token the fake cluster never issued."""
+    kubeconfig = ("apiVersion: v1\nkind: Config\ncontexts:\n- name: k0s\n  context: {cluster: k0s, user: "
+                  "kubelet-bootstrap}\nusers:\n- name: kubelet-bootstrap\n  user: {token: zzzzzz.zzzzzzzzzzzzzzzz}\n")
+    return base64.b64encode(gzip.compress(kubeconfig.encode(), mtime=0)).decode()

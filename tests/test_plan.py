@@ -89,4 +89,4 @@ def test_the_layer_picture_groups_layers_by_stage(tmp_path):
     assert plan.main(["--stack", "prod", "--project-dir", str(project(tmp_path)), "--out", str(tmp_path)]) == 0
     dot = (tmp_path / "prod" / "layers.dot").read_text()
     assert dot.count("subgraph cluster_s") == 6 and 'label="stage 3 · network and storage"' in dot
-    assert dot.count("[label=") == 17  # one box per layer: 4 + 5 nodes + 1 + 2 + 1 + 4
+    assert dot.count("[label=") == 18  # one box per layer: 4 + the version check and 5 nodes + 1 + 2 + 1 + 4

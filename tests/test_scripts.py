@@ -51,6 +51,20 @@ def test_prepare_host(sshd, host):
     assert (host / "var/lib/cluster-bootstrap/upload").is_dir()
 
 
+def test_forwarding_keeps_the_default_routes_learned_by_slaac(sshd, host):
+    """With forwarding on, the kernel ignores router advertisements on an interface unless its
+    accept_ra is 2 (ip-sysctl.rst): the interface holding an RA-learned default route gets it,
+    before forwarding is turned on; a statically routed one is left alone."""
+    routes = host / "run/fake-ip/routes6"
+    routes.parent.mkdir(parents=True)
+    routes.write_text("default via fe80::1 dev enp1s0 proto ra metric 1024 expires 1790sec hoplimit 64 pref medium\n"
+                      "default via 2001:db8::1 dev eth1 proto static metric 1024 pref medium\n")
+    twice(sshd, "prepare-host.sh", host, {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload", "UPLOAD_OWNER": sshd.user})
+    lines = (host / "etc/sysctl.d/90-cluster-bootstrap.conf").read_text().splitlines()
+    assert [line for line in lines if "accept_ra" in line] == ["net.ipv6.conf.enp1s0.accept_ra = 2"]
+    assert lines.index("net.ipv6.conf.enp1s0.accept_ra = 2") < lines.index("net.ipv6.conf.all.forwarding = 1")
+
+
 def test_prepare_host_refuses_an_unsupported_os(sshd, host):
     (host / "etc/os-release").write_text("ID=alpine\n")
     done = sshd.run("prepare-host.sh", host, {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload"})
@@ -58,13 +72,19 @@ def test_prepare_host_refuses_an_unsupported_os(sshd, host):
     assert "unsupported OS 'alpine'" in done.stderr and "supported: Debian, Ubuntu" in done.stderr
 
 
-def test_prepare_host_refuses_a_curl_that_cannot_sign_s3_where_the_restore_runs(sshd, host):
+@pytest.mark.parametrize("version", ["7.74.0", "7.76.1", "7.81.0", "7.86.0"])
+def test_prepare_host_refuses_a_curl_that_cannot_sign_s3_where_the_restore_runs(sshd, host, version):
+    """--aws-sigv4 exists from 7.75.0, but S3 accepts curl's signature only from 7.87.0 (7.81
+    signs host and x-amz-date only and hashes the body itself: RHEL 9, Ubuntu 22.04)."""
     env = {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload", "UPLOAD_OWNER": sshd.user, "CURL_SIGV4": "true"}
-    old = sshd.run("prepare-host.sh", host, {**env, "FAKE_CURL_VERSION": "7.74.0"})
+    old = sshd.run("prepare-host.sh", host, {**env, "FAKE_CURL_VERSION": version})
     assert old.returncode != 0
-    assert "curl 7.74.0 cannot sign S3 requests" in old.stderr and "backup.enabled: false" in old.stderr
+    assert f"host cp-1: curl {version} cannot sign S3 requests" in old.stderr
+    assert "curl 7.87 or later" in old.stderr and "backup.enabled: false" in old.stderr
+    for fine in ("7.87.0", "7.88.1", "8.5.0"):
+        assert sshd.run("prepare-host.sh", host, {**env, "FAKE_CURL_VERSION": fine}).returncode == 0, fine
     assert sshd.run("prepare-host.sh", host, env).returncode == 0  # this machine's curl can
-    assert sshd.run("prepare-host.sh", host, {**env, "CURL_SIGV4": "false", "FAKE_CURL_VERSION": "7.74.0"}).returncode == 0
+    assert sshd.run("prepare-host.sh", host, {**env, "CURL_SIGV4": "false", "FAKE_CURL_VERSION": version}).returncode == 0
 
 
 def test_trust_ca_then_remove(sshd, host):

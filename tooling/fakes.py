@@ -42,6 +42,29 @@ def key_and_cert(name: str) -> tuple[str, str]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+ISSUED = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)  # when fake client certificates are signed
+
+
+@functools.lru_cache(maxsize=None)
+def client_cert(name: str) -> str:
+    """A client certificate as `k0s kubeconfig create --certificate-expires-after 8760h` signs one:
+    issued at ISSUED, valid a year (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key_pem, ca_pem = key_and_cert(name)
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cluster-bootstrap")])
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(x509.load_pem_x509_certificate(ca_pem.encode()).subject)
+        .public_key(key.public_key()).serial_number(2).not_valid_before(ISSUED)
+        .not_valid_after(ISSUED + datetime.timedelta(hours=8760))
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def _fixed_checkint(pem: str) -> str:
     """An unencrypted OpenSSH private key with its two random check words set to zero (still equal,
     so still valid): the same key serialises to the same bytes."""
@@ -76,10 +99,11 @@ def _command_stdout(name: str, inputs: dict) -> str:
     if "k0s-kubeconfig.sh" in create:
         # what `k0s kubeconfig create` prints: the controller's API address (spec.api.address)
         host = (inputs.get("connection") or {}).get("host", "localhost")
+        cert = base64.b64encode(client_cert(name).encode()).decode()
         return ("apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
                 f"    server: https://{host}:6443\n"
                 "contexts:\n- name: admin\n  context: {cluster: local, user: admin}\ncurrent-context: admin\n"
-                "users:\n- name: admin\n  user: {token: fake}\n")
+                f"users:\n- name: admin\n  user: {{client-certificate-data: {cert}}}\n")
     if "k0s-token.sh" in create:  # "expires=<unix time>", then the token
         return f"expires=1893456000\n{join_token(name)}"
     return ""

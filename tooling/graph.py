@@ -19,6 +19,7 @@ STAGES: dict[str, int] = {
     "InternalCa": 0,
     "AcmeAccount": 0,
     "BackupBucket": 0,
+    "K0sVersionCheck": 1,
     "Node": 1,
     "K0sCluster": 2,
     "Cilium": 3,

@@ -118,10 +118,13 @@ class Recording:
 class FakeCloud(pulumi_mocks.Mocks):
     """Provider stand-in: preview leaves computed outputs unknown, up mode fakes them."""
 
-    def __init__(self, preview: bool):
+    def __init__(self, preview: bool, previous_outputs: Optional[dict[str, Any]] = None):
         self.preview = preview
+        self.previous_outputs = previous_outputs or {}  # the stack's last outputs (a StackReference to itself)
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        if args.typ == "pulumi:pulumi:StackReference":  # read in preview too, as the engine does
+            return args.name, {"name": args.name, "outputs": dict(self.previous_outputs), "secretOutputNames": []}
         if self.preview:
             return "", dict(args.inputs)
         return f"{args.name}-id", {**args.inputs, **fake_outputs(args.typ, args.name, args.inputs)}
@@ -203,13 +206,15 @@ def run(
     secret_keys: Optional[list[str]] = None,
     program: Path = ROOT / "__main__.py",
     recording: Optional[Recording] = None,
+    previous_outputs: Optional[dict[str, Any]] = None,
 ) -> Recording:
     """Run the program once under mocks and return what it registered (raises what it raises;
-    pass `recording` to see what was registered before the error)."""
+    pass `recording` to see what was registered before the error; `previous_outputs` are what
+    the stack's last update exported)."""
     if config is None:
         config, secret_keys = stackfile.read(stack)
     return run_function(lambda: runpy.run_path(str(program), run_name="__main__"), stack, preview,
-                        config, secret_keys, recording)
+                        config, secret_keys, recording, previous_outputs)
 
 
 def run_function(
@@ -219,11 +224,12 @@ def run_function(
     config: Optional[dict[str, str]] = None,
     secret_keys: Optional[list[str]] = None,
     recording: Optional[Recording] = None,
+    previous_outputs: Optional[dict[str, Any]] = None,
 ) -> Recording:
     """Run any Pulumi code (a component built from its Args, say) under mocks; what it registered."""
     config = config or {}
     recording = recording or Recording(stack=stack, preview=preview)
-    mocks = FakeCloud(preview)
+    mocks = FakeCloud(preview, previous_outputs)
     monitor = RecordingMonitor(mocks, recording)
     warn = pulumi.log.warn
     pulumi.log.warn = lambda message, *args, **kwargs: recording.warnings.append(message)

@@ -8,7 +8,7 @@
 #
 # Environment: GITEA_URL, GITEA_USER, GITEA_PASSWORD, ORG, REPO, BRANCH, DEPLOY_KEY (OpenSSH
 # public key), DEPLOY_KEY_TITLE, WEBHOOK_URL, WEBHOOK_SECRET, CONTENT (a directory holding
-# gitops.tar.gz and sops.yaml), WAIT_SECONDS (how long to wait for Gitea, default 600); with
+# gitops.tar and sops.yaml), WAIT_SECONDS (how long to wait for Gitea, default 600); with
 # backups: S3_URL, S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
 
 # Credentials stay out of every command line: curl reads a netrc file, git an environment header.
@@ -113,7 +113,7 @@ if [ -n "${S3_URL:-}" ]; then
   log "no backup of $ORG/$REPO in the bucket: seeding it"
 fi
 mkdir "$work/repo"
-tar -xzf "$CONTENT/gitops.tar.gz" -C "$work/repo"
+tar -xf "$CONTENT/gitops.tar" -C "$work/repo"
 cp "$CONTENT/sops.yaml" "$work/repo/.sops.yaml"
 cd "$work/repo"
 git init -q -b "$BRANCH"

@@ -1,17 +1,27 @@
 #!/bin/sh
-# S3 requests with curl's own SigV4 signing (curl 7.75 or later): no AWS CLI in the image or on
-# the host. POSIX sh: joined in front of the in-cluster jobs (busybox sh) and of host scripts (bash).
+# S3 requests with curl's own SigV4 signing: no AWS CLI in the image or on the host. POSIX sh:
+# joined in front of the in-cluster jobs (busybox sh) and of host scripts (bash).
+# curl 7.87 or later is needed: `--aws-sigv4` exists from 7.75, but until 7.86 curl signs only
+# host and x-amz-date (a caller's x-amz-* headers go unsigned) and until 7.87 it hashes the body
+# itself, ignoring a caller's x-amz-content-sha256 (curl lib/http_aws_sigv4.c, curl-7_81_0 vs
+# curl-7_87_0) — S3 then refuses the signature.
 # Env: S3_URL (the bucket's base URL, https://<bucket>.s3.<region>.amazonaws.com), S3_REGION,
 # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Call s3_init DIR (a private directory) first.
 
 s3_die() { printf 's3: error: %s\n' "$*" >&2; exit 1; }
 
+# s3_curl_version: this curl's version (7.81.0); s3_curl_signs: true when it is 7.87.0 or later.
+s3_curl_version() { curl --version 2>/dev/null | sed -n '1s/^curl \([0-9][0-9.]*\).*/\1/p'; }
+s3_curl_signs() {
+  s3_curl_version | awk -F. '{ exit !($1 > 7 || ($1 == 7 && $2 >= 87)) }'
+}
+
 # s3_init DIR: the credentials go to a curl config file there, never on a command line.
 s3_init() {
   : "${S3_URL:?S3_URL is required}" "${S3_REGION:?S3_REGION is required}"
   : "${AWS_ACCESS_KEY_ID:?AWS_ACCESS_KEY_ID is required}" "${AWS_SECRET_ACCESS_KEY:?AWS_SECRET_ACCESS_KEY is required}"
-  curl --help all 2>/dev/null | grep -q -- '--aws-sigv4' ||
-    s3_die "this curl cannot sign S3 requests (--aws-sigv4 needs curl 7.75 or later)"
+  s3_curl_signs ||
+    s3_die "curl $(s3_curl_version) on $(hostname 2>/dev/null || echo this host) cannot sign S3 requests (curl 7.87 or later is needed)"
   S3_DIR=$1
   (umask 077 && printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$S3_DIR/s3.curlrc")
 }

@@ -90,8 +90,11 @@ if [ "$service" = k0scontroller ]; then
   put_file /etc/k0s/k0s.yaml 0644 < <(printf '%s' "$K0S_CONFIG_B64" | base64 -d)
   restart="$FILE_CHANGED"
 fi
-put_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml 0644 < <(registry_dropin "$K0S_VERSION")
-if [ "$FILE_CHANGED" = 1 ]; then restart=1; fi
+# The registry drop-in follows the containerd of K0S_VERSION. It is written only while k0s is
+# stopped: k0s 1.35.1 and later watch containerd.d and restart their containerd on any change
+# (pkg/component/worker/containerd), so a running older k0s would load the new version's file.
+dropin=/etc/k0s/containerd.d/cluster-bootstrap-registries.toml
+if ! registry_dropin "$K0S_VERSION" | cmp -s - "$ROOT$dropin"; then restart=1; fi
 
 if ! cmp -s "$staged" "$bin" 2>/dev/null; then
   mkdir -p "$(dirname "$bin")"
@@ -117,6 +120,7 @@ if [ -n "$JOIN_TOKEN" ] || [ -e "$ROOT$token_file" ]; then JOINS=true; fi
 if [ "$service" = k0sworker ] && [ "$JOINS" = false ]; then die "a worker needs JOIN_TOKEN to join"; fi
 mapfile -t args < <(JOINS="$JOINS" install_args "$ROLE")
 if [ "$installed" = 0 ]; then
+  put_file "$dropin" 0644 < <(registry_dropin "$K0S_VERSION")
   "$bin" install "${args[@]}"
   "$bin" start
   log "installed and started $service"
@@ -132,6 +136,7 @@ else
   fi
   if [ "$restart" = 1 ] || { [ -n "$JOIN_TOKEN" ] && ! joined; }; then
     "$bin" stop >/dev/null 2>&1 || true
+    put_file "$dropin" 0644 < <(registry_dropin "$K0S_VERSION")
     "$bin" start
     log "restarted $service (new version, config or arguments, or not joined yet)"
     CHANGED=1

@@ -5,7 +5,7 @@
 # the host is removed as `cilium-dbg cleanup` would (CNI config, cilium_/lxc links, cilium-
 # namespaces, its cgroup mount, state directories, BPF maps); programs still attached in the
 # kernel go with the next reboot (REBOOT=true schedules one).
-# Env: K0S_VERSION (staged binary to remove), ROLE, REBOOT (true to reboot a minute later).
+# Env: ROLE, REBOOT (true to reboot a minute later). Every staged k0s binary goes too.
 set -euo pipefail
 bin="$ROOT/usr/local/bin/k0s"
 
@@ -70,10 +70,9 @@ remove_file /etc/k0s/join-token
 remove_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml
 remove_file /var/lib/cluster-bootstrap/k0s-install-args
 remove_file /var/lib/cluster-bootstrap/k0s-rollout
-if [ -n "${K0S_VERSION:-}" ]; then
-  remove_file "/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
-  remove_file "/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION.sha256"
-fi
+for staged in "$ROOT"/var/lib/cluster-bootstrap/bin/k0s-*; do  # every staged version
+  if [ -e "$staged" ]; then remove_file "${staged#"$ROOT"}"; fi
+done
 if [ "${REBOOT:-false}" = true ] && [ "$CHANGED" = 1 ]; then
   shutdown -r +1 "cluster-bootstrap: reboot after k0s reset" >/dev/null 2>&1 || die "could not schedule a reboot"
   log "reboot scheduled in one minute"

@@ -2,6 +2,7 @@
 # Prepare a host for k0s and Cilium: supported OS, required tools, kernel modules, sysctls,
 # host name, and a directory the SSH user may upload to (airgap).
 # Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER, CURL_SIGV4 (true: a later step signs S3 requests here).
+# uses: ../jobs/s3.sh
 set -euo pipefail
 : "${NODE_NAME:?NODE_NAME is required}" "${UPLOAD_DIR:?UPLOAD_DIR is required}"
 
@@ -14,12 +15,12 @@ case " $os " in
 esac
 
 missing=""
-for tool in curl sha256sum base64 gzip modprobe sysctl; do
+for tool in curl sha256sum base64 gzip modprobe sysctl ip; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 [ -z "$missing" ] || die "required tools missing:$missing"
-if [ "${CURL_SIGV4:-false}" = true ] && ! curl --help all 2>/dev/null | grep -q -- '--aws-sigv4'; then
-  die "curl $(curl --version | head -n 1 | cut -d' ' -f2) cannot sign S3 requests, which the backup restore step on the first controller does (curl 7.75 or later: Debian 12, Ubuntu 22.04, RHEL 9); upgrade curl there, or set backup.enabled: false"
+if [ "${CURL_SIGV4:-false}" = true ] && ! s3_curl_signs; then
+  die "host $NODE_NAME: curl $(s3_curl_version) cannot sign S3 requests, which the backup restore step on the first controller does (curl 7.87 or later is needed: Debian 12 has 7.88, Ubuntu 24.04 8.5; Ubuntu 22.04's 7.81 and RHEL 9's 7.76 sign too little); upgrade curl there, put another controller first, or set backup.enabled: false"
 fi
 
 # Kernel modules: overlay for containerd, br_netfilter for bridged traffic rules.
@@ -35,15 +36,20 @@ for module in overlay br_netfilter; do
   fi
 done
 
-# Forwarding for pod traffic; inotify limits for many watching pods.
-put_file /etc/sysctl.d/90-cluster-bootstrap.conf 0644 <<'CONF'
-net.ipv4.ip_forward = 1
-net.ipv6.conf.all.forwarding = 1
-net.bridge.bridge-nf-call-iptables = 1
-net.bridge.bridge-nf-call-ip6tables = 1
-fs.inotify.max_user_instances = 8192
-fs.inotify.max_user_watches = 524288
-CONF
+# Forwarding for pod traffic; inotify limits for many watching pods. With forwarding on, the
+# kernel drops routes learned from router advertisements unless the interface has accept_ra = 2
+# (Documentation/networking/ip-sysctl.rst: accept_ra, forwarding; `all` is not applied to
+# existing interfaces): an interface whose IPv6 default route came by SLAAC keeps it, set first.
+sysctls() {
+  local dev
+  for dev in $(ip -6 route show default 2>/dev/null | awk '/ proto ra / { for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1) }' | sort -u); do
+    echo "net.ipv6.conf.$dev.accept_ra = 2"
+  done
+  printf '%s\n' "net.ipv4.ip_forward = 1" "net.ipv6.conf.all.forwarding = 1" \
+    "net.bridge.bridge-nf-call-iptables = 1" "net.bridge.bridge-nf-call-ip6tables = 1" \
+    "fs.inotify.max_user_instances = 8192" "fs.inotify.max_user_watches = 524288"
+}
+put_file /etc/sysctl.d/90-cluster-bootstrap.conf 0644 < <(sysctls)
 if [ "$FILE_CHANGED" = 1 ]; then
   sysctl --system >/dev/null
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage the pinned k0s binary at /var/lib/cluster-bootstrap/bin/k0s-VERSION, verified by sha256.
-# Nothing running changes here: k0s-node.sh activates it in the cluster's rollout order.
+# Nothing running changes here: k0s-node.sh activates it in the cluster's rollout order. Staged
+# binaries other than this one and the one k0s runs now are removed (an upgrade keeps two at most).
 # Env: K0S_VERSION, K0S_URL (template with {version} and {arch}), K0S_SHA256 (optional,
 # "amd64=<hex> arm64=<hex>"; else the release's sha256sums.txt), K0S_UPLOADED (optional: path of
 # a binary uploaded from the operator's machine, for airgapped hosts), AIRGAP_BUNDLE_UPLOADED
@@ -21,6 +22,20 @@ if [ -n "${AIRGAP_BUNDLE_UPLOADED:-}" ]; then
 fi
 target="/var/lib/cluster-bootstrap/bin/k0s-$K0S_VERSION"
 
+# prune: remove staged binaries that are neither VERSION nor the one installed at /usr/local/bin/k0s
+prune() {
+  local staged
+  for staged in "$ROOT"/var/lib/cluster-bootstrap/bin/k0s-*; do
+    [ -e "$staged" ] || continue
+    case "$staged" in *.sha256) continue ;; esac
+    [ "${staged#"$ROOT"}" != "$target" ] || continue
+    if cmp -s "$staged" "$ROOT/usr/local/bin/k0s"; then continue; fi
+    rm -f "$staged" "$staged.sha256"
+    log "removed staged ${staged##*/}: neither $K0S_VERSION nor the running k0s"
+    CHANGED=1
+  done
+}
+
 pinned=""
 for pair in ${K0S_SHA256:-}; do
   if [ "${pair%%=*}" = "$arch" ]; then pinned="${pair#*=}"; fi
@@ -30,6 +45,7 @@ if [ -x "$ROOT$target" ] && [ -f "$ROOT$target.sha256" ]; then
   have="$(sha256sum "$ROOT$target" | cut -d' ' -f1)"
   if [ "$have" = "$(cat "$ROOT$target.sha256")" ] && { [ -z "$pinned" ] || [ "$have" = "$pinned" ]; }; then
     log "k0s $K0S_VERSION ($arch) already staged"
+    prune
     finish
     exit 0
   fi
@@ -63,4 +79,5 @@ trap - EXIT
 printf '%s' "$expected" >"$ROOT$target.sha256"
 log "staged k0s $K0S_VERSION ($arch) sha256 $expected"
 CHANGED=1
+prune
 finish
