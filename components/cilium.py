@@ -26,7 +26,7 @@ TYPE = "cluster-bootstrap:network:Cilium"
 REPOSITORY = "https://helm.cilium.io/"
 NAMESPACE = "kube-system"
 INGRESS_SERVICE = "cilium-ingress"  # the chart's shared ingress Service (ingressController.service.name)
-# What the 1.18 chart runs (the render test checks this list against the rendered workloads).
+# What the pinned chart runs (the render test checks this list against the rendered workloads).
 ROLLOUTS = ("daemonset/cilium", "daemonset/cilium-envoy", "deployment/cilium-operator")
 # CRDs the operator registers at start that this layer's own objects need.
 CRDS = ("ciliumloadbalancerippools.cilium.io", "ciliuml2announcementpolicies.cilium.io")
@@ -45,11 +45,14 @@ class CiliumArgs:
     default_tls: tuple[str, str]  # (namespace, name) of the Secret the ingress serves by default
     nodes: Sequence[str]  # the nodes that run pods (and agents)
     after: Sequence[pulumi.Resource]  # the control plane with every node joined
+    upgrade_compatibility: Optional[str] = None  # the minor the cluster was first installed with
 
 
 def helm_values(args: CiliumArgs) -> dict:
     """Chart values (every one consumed by the pinned chart: the render test proves it)."""
+    compatibility = {"upgradeCompatibility": args.upgrade_compatibility} if args.upgrade_compatibility else {}
     return {
+        **compatibility,
         "kubeProxyReplacement": True,
         "k8sServiceHost": args.api_host,
         "k8sServicePort": args.api_port,

@@ -172,6 +172,7 @@ def build(cfg: StackConfig) -> Cluster:
             api_port=api_port,
             pod_cidr=cfg.k0s.pod_cidr,
             pool=cfg.cilium.load_balancer_pool,
+            upgrade_compatibility=cfg.cilium.upgrade_compatibility,
             ingress_ip=ingress_ip,
             default_tls=facts.WILDCARD_TLS,
             nodes=[n.name for n in cfg.workers],

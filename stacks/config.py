@@ -133,6 +133,10 @@ class CiliumConfig(_Model):
     load_balancer_pool: IpRange = Field(
         description="LB IPAM pool for Services of type LoadBalancer (ingress IP): CIDR or 'first-last'."
     )
+    upgrade_compatibility: Optional[Annotated[str, AfterValidator(v.minor_version)]] = Field(
+        None, description="The Cilium minor the cluster was first installed with (e.g. '1.18'), set on "
+        "clusters upgraded from it: the chart keeps that release's defaults (Cilium's upgrade guide)."
+    )
 
 
 class AcmeConfig(_Model):

@@ -118,6 +118,12 @@ def semver(value: str) -> str:
     return value
 
 
+def minor_version(value: str) -> str:
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", value):
+        raise ValueError(f"{value!r} is not a minor version; allowed: the form '1.18'")
+    return value
+
+
 def email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"{value!r} is not an e-mail address; allowed: 'name@example.org'")

@@ -24,6 +24,8 @@ def new_host(root: Path) -> Path:
     (root / "etc").mkdir(parents=True)
     (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
     (root / "etc/hostname").write_text("localhost\n")
+    (root / "sys/fs/cgroup").mkdir(parents=True)
+    (root / "sys/fs/cgroup/cgroup.controllers").write_text("cpuset cpu io memory pids\n")  # cgroup v2
     return root
 
 

@@ -2,8 +2,8 @@
 
 - core objects: kubernetes-validate in strict mode, for the Kubernetes minor k0s ships
   (derived from versions.k0s);
-- custom resources: the schema of the CRD that defines them (tests/crds.py): Flux 2.7's own
-  CRDs, the FluxInstance's, Cilium's, and the cert-manager CRDs the pinned chart renders.
+- custom resources: the schema of the CRD that defines them (tests/crds.py): the pinned Flux's own
+  CRDs, Cilium's, and the cert-manager and FluxInstance CRDs the pinned charts render.
 """
 
 from __future__ import annotations

@@ -126,3 +126,17 @@ def test_the_ingress_wait_looks_for_the_lease_ciliums_code_takes(up):
     env = rendered_env(up, "cilium-ingress-ready")
     assert env["LEASE"] == "/".join(case["lease"])
     assert env["LB_SERVICE"].split("=")[0] == "/".join(key)
+
+
+def test_a_cluster_first_installed_with_an_older_cilium_keeps_its_defaults():
+    """cilium.upgradeCompatibility reaches the chart, and the pinned chart acts on it (1.20 keeps
+    Envoy's xDS mode of a cluster first installed with 1.18 instead of moving it to `ads`)."""
+    pool = {"loadBalancerPool": "192.0.2.240-192.0.2.250"}
+    plain = run_with(stack="dev", preview=False, cilium=pool)
+    kept = run_with(stack="dev", preview=False, cilium={**pool, "upgradeCompatibility": "1.18"})
+    release = kept.named("cilium-release")
+    assert release.inputs["values"]["upgradeCompatibility"] == "1.18"
+    assert "upgradeCompatibility" not in plain.named("cilium-release").inputs["values"]
+    config = {o["metadata"]["name"]: o for o in charts.render(release) if o["kind"] == "ConfigMap"}
+    before = {o["metadata"]["name"]: o for o in charts.render(plain.named("cilium-release")) if o["kind"] == "ConfigMap"}
+    assert config["cilium-config"]["data"] != before["cilium-config"]["data"]

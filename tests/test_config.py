@@ -303,3 +303,8 @@ def test_the_pool_may_hold_no_address_of_any_node(pool, inside):
         found = problems(changed(nodes=[node], cilium={"loadBalancerPool": pool}))
         assert found.get("cilium.loadBalancerPool", "").startswith(
             f"{pool} contains nodes[0].{field} {inside};"), (field, found)
+
+
+def test_cilium_upgrade_compatibility_is_a_minor_version():
+    found = problems(changed(cilium={"loadBalancerPool": "192.0.2.240-192.0.2.250", "upgradeCompatibility": "1.18.4"}))
+    assert "cilium.upgradeCompatibility" in found and "the form '1.18'" in found["cilium.upgradeCompatibility"]

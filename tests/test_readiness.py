@@ -19,10 +19,22 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests import charts, crds
-from tests.conftest import run_stack, run_with
+from tests.conftest import raw_config, run_stack, run_with
+from tests.pins import PREVIOUS
 from tests.hostrun import command_env
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@pytest.fixture(params=[(s, pins) for pins in ("current", "previous") for s in ("dev", "prod")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def up(request):
+    """Both stacks' `pulumi up`, at Pulumi.yaml's pins and at the previous release's (the two ends
+    of the upgrade path: tests/upgrade_path.yaml), each against its own offline charts and CRDs."""
+    stack, pins = request.param
+    if pins == "current":
+        return run_stack(stack, preview=False)
+    return run_with(stack=stack, preview=False, versions={**raw_config(stack)["versions"], **PREVIOUS})
 WAIT_SCRIPT = "CB_SCRIPT=k8s-wait.sh"
 POOL = "kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool"
 WORKLOADS = ("DaemonSet", "Deployment", "StatefulSet")
@@ -175,7 +187,7 @@ def crd_providers(rec) -> dict[str, list]:
     for reg in rec.of_type("kubernetes:fluxcd.controlplane.io/v1:FluxInstance"):
         # A FluxInstance is Ready once the operator applied the distribution, CRDs included.
         if (reg.inputs["metadata"].get("annotations") or {}).get("pulumi.com/waitFor") == "condition=Ready":
-            schemas = crds.registry()
+            schemas = crds.registry(crds.pins_of(rec))
             for api, kind in schemas:
                 if api.split("/")[0].endswith(".toolkit.fluxcd.io"):
                     providers.setdefault(crd_name(api, kind), []).append(reg)
@@ -202,7 +214,7 @@ def test_every_custom_resource_waits_for_its_crd(up):
 def test_custom_resources_validate_against_their_crds(up):
     for reg in custom_resources(up):
         obj = {k: v for k, v in reg.inputs.items() if k != "__defaults"}
-        crds.validate(obj)
+        crds.validate(obj, crds.pins_of(up))
 
 
 def mutated(value):

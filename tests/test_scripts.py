@@ -65,6 +65,12 @@ def test_forwarding_keeps_the_default_routes_learned_by_slaac(sshd, host):
     assert lines.index("net.ipv6.conf.enp1s0.accept_ra = 2") < lines.index("net.ipv6.conf.all.forwarding = 1")
 
 
+def test_prepare_host_refuses_cgroup_v1(sshd, host):
+    (host / "sys/fs/cgroup/cgroup.controllers").unlink()
+    done = sshd.run("prepare-host.sh", host, {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload"})
+    assert done.returncode != 0 and "host cp-1 uses cgroup v1" in done.stderr and "cgroup v2" in done.stderr
+
+
 def test_prepare_host_refuses_an_unsupported_os(sshd, host):
     (host / "etc/os-release").write_text("ID=alpine\n")
     done = sshd.run("prepare-host.sh", host, {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload"})

@@ -14,6 +14,10 @@ case " $os " in
   *) die "unsupported OS '${os% }'; supported: Debian, Ubuntu, RHEL family (RHEL, Rocky, Alma, CentOS), Fedora" ;;
 esac
 
+# k0s 1.36 refuses cgroup v1 in its pre-flight checks (internal/pkg/sysinfo at v1.36.1+k0s.0)
+[ -e "$ROOT/sys/fs/cgroup/cgroup.controllers" ] ||
+  die "host $NODE_NAME uses cgroup v1 (no /sys/fs/cgroup/cgroup.controllers); k0s 1.36 needs cgroup v2: boot with systemd.unified_cgroup_hierarchy=1 (the default on Debian 12 and Ubuntu 22.04 and later)"
+
 missing=""
 for tool in curl sha256sum base64 gzip modprobe sysctl ip; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
