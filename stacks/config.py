@@ -219,7 +219,7 @@ class StackConfig(_Model):
     protect: bool = Field(description="Protect the zone and long-lived keys from deletion.")
     hosts_gone: bool = Field(
         False, description="The hosts no longer exist: `pulumi up` once, then `pulumi destroy` forgets host steps "
-        "and in-cluster objects instead of reaching them (README: When the hosts are gone).")
+        "and in-cluster objects instead of reaching them (docs/operations.md: When the hosts are gone).")
     versions: Versions = Field(description="Pinned versions: the one place to bump them.")
 
     @property
@@ -237,7 +237,23 @@ class StackConfig(_Model):
                  if not n.host_key]
         if self.ssh.bastion and not self.ssh.bastion.host_key:
             found.append("ssh.bastion: no hostKey; the jump host is not verified")
+        found += self._pool_segment_warnings()
         return found
+
+    def _pool_segment_warnings(self) -> list[str]:
+        """Cilium answers ARP/NDP for the pool's addresses (L2 announcements) only on the nodes' own
+        segment: a pool in no node's network is unreachable. Without the hosts' prefix lengths the
+        segment is taken as the /24 (IPv4) or /64 (IPv6) around each node address."""
+        addresses = [a for n in self.nodes for a in (n.address, n.private_address) if a and v.is_ip(a)]
+        if not addresses:
+            return []  # nodes addressed by host name only: nothing to compare
+        pool = self.cilium.load_balancer_pool
+        if any(v.same_segment(a, pool) for a in addresses):
+            return []
+        return [f"cilium.loadBalancerPool {pool} shares no subnet with any node address ({', '.join(addresses)}; "
+                "taken as /24 or /64): Cilium announces the pool's addresses (ARP/NDP) only on the nodes' own "
+                "segment, so the ingress address would not answer; pick free addresses on the nodes' network "
+                "(ignore this if that network is wider and holds the pool)"]
 
     @property
     def api_targets(self) -> list[str]:
@@ -277,6 +293,10 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
         if named and sum(n.is_controller for _, n in nodes) > 1:
             problems.append(Problem("k0s.apiAddress", f"required: controllers {', '.join(named)} are "
                                     "addressed by host name, and api.<domain> can only alias one name"))
+    acme: Optional[AcmeConfig] = parts.get("acme")
+    domain: Optional[str] = parts.get("domain")
+    if acme is not None and domain is not None:
+        problems += _email_checks(acme.email, domain)
     dns: Optional[DnsConfig] = parts.get("dns")
     if dns is not None and dns.create_zone and dns.zone_id:
         problems.append(Problem("dns.zoneId", "only allowed with dns.createZone: false"))
@@ -295,6 +315,36 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
         problems.append(Problem("storage.localPath", "only used when the storage layer installs "
                                 "local-path-provisioner; remove it or unset storage.storageClass"))
     return problems
+
+
+def _email_checks(email: str, domain: str) -> list[Problem]:
+    """Let's Encrypt refuses an account e-mail at a reserved name (example.org, .test, .invalid…).
+
+    The committed and scaffolded stacks are documentation examples through and through: their
+    `domain` is under example.org too, so they cannot be deployed before they are edited, and
+    `make plan` of them must keep working. So the e-mail is refused when the domain is the user's
+    own (the stack was edited, the e-mail forgotten); `make plan` names both placeholders otherwise."""
+    reserved = v.reserved_domain(email.rsplit("@", 1)[-1])
+    if reserved is None or v.reserved_domain(domain) is not None:
+        return []
+    return [Problem("acme.email", f"{email!r} is at {reserved}, a name reserved for documentation and "
+                    "testing: Let's Encrypt refuses to register an account with it, and no mail reaches it; "
+                    "set an address you read: `pulumi config set --path acme.email you@<your domain>`")]
+
+
+def placeholders(raw: dict[str, Any]) -> list[str]:
+    """What in a stack still is a documentation placeholder (`make plan` says so; `pulumi up` of
+    such a stack cannot succeed: Route53 zones under example.org cannot be delegated, and Let's
+    Encrypt refuses the e-mail)."""
+    found = []
+    domain = raw.get("domain")
+    if isinstance(domain, str) and v.reserved_domain(domain):
+        found.append(f"domain {domain!r} is under {v.reserved_domain(domain)}: put in a domain you can delegate")
+    email = (raw.get("acme") or {}).get("email") if isinstance(raw.get("acme"), dict) else None
+    if isinstance(email, str) and "@" in email and v.reserved_domain(email.rsplit("@", 1)[-1]):
+        found.append(f"acme.email {email!r} is at {v.reserved_domain(email.rsplit('@', 1)[-1])}: "
+                     "put in an address you read")
+    return found
 
 
 def _role_checks(items: list[Any]) -> list[Problem]:

@@ -60,10 +60,27 @@ def address(value: str) -> str:
         pass
     if re.match(r"^[0-9.]+$", value):
         raise ValueError(f"{value!r} is not a valid IPv4 address")
+    typo = _dotted_quad_typo(value)
+    if typo:
+        raise ValueError(typo)
     try:
         return hostname(value)
     except ValueError:
         raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+
+
+def _dotted_quad_typo(value: str) -> str | None:
+    """A message when `value` is shaped like an IPv4 address (four dot-separated parts, at least
+    three of them numbers) but one part is not a number 0–255: '192.168.1O.22' (a letter O) is a
+    typo, not a host name. A real host name's last label is never a number."""
+    parts = value.rstrip(".").split(".")
+    if len(parts) != 4 or sum(p.isdigit() for p in parts) < 3:
+        return None
+    bad = next(p for p in parts if not (p.isdigit() and int(p) <= 255))
+    if not (parts[-1].isdigit() or re.fullmatch(r"[0-9OoIl]{1,3}", bad)):
+        return None  # '192.168.10.host-22': odd, but a host name
+    hint = " (a letter O or l for a digit?)" if re.search(r"[OoIl]", bad) else ""
+    return f"{value!r} is not a valid IPv4 address: {bad!r} is not a number 0–255{hint}"
 
 
 def ip(value: str) -> str:
@@ -126,8 +143,25 @@ def minor_version(value: str) -> str:
 
 def email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address; allowed: 'name@example.org'")
+        raise ValueError(f"{value!r} is not an e-mail address; allowed: 'name@domain', an address you read")
     return value
+
+
+# Names reserved for documentation and testing (RFC 2606, RFC 6761, RFC 6762 for .local): no mail
+# reaches them, Route53 zones for them cannot be delegated, and Let's Encrypt refuses account
+# e-mail addresses there (boulder's policy: example.com/.net/.org are forbidden mail domains, and a
+# contact's domain must end in a public suffix, which .test, .invalid… are not).
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+RESERVED_TLDS = ("test", "example", "invalid", "localhost", "local")
+
+
+def reserved_domain(name: str) -> str | None:
+    """The reserved name `name` is (or is under), or None for a name one can own."""
+    name = name.rstrip(".").lower()
+    for reserved in RESERVED_DOMAINS + RESERVED_TLDS:
+        if name == reserved or name.endswith("." + reserved):
+            return reserved
+    return None
 
 
 def gitea_name(value: str) -> str:
@@ -189,6 +223,13 @@ def in_range(addr: str, value: str) -> bool:
     except ValueError:
         return False
     return any(ip_addr in net for net in range_networks(value))
+
+
+def same_segment(addr: str, value: str) -> bool:
+    """True when the range `value` overlaps the /24 (IPv4) or /64 (IPv6) around the IP `addr`."""
+    ip_addr = ipaddress.ip_address(addr)
+    segment = ipaddress.ip_network(f"{ip_addr}/{24 if ip_addr.version == 4 else 64}", strict=False)
+    return any(net.version == segment.version and net.overlaps(segment) for net in range_networks(value))
 
 
 def repo_path(value: str) -> str:

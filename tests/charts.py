@@ -25,13 +25,15 @@ HOOK = "helm.sh/hook"
 
 
 def charts_dir() -> Optional[Path]:
-    """$CHARTS_DIR, else the nearest `shared/charts` above the checkout."""
-    if os.environ.get("CHARTS_DIR"):
-        return Path(os.environ["CHARTS_DIR"])
-    for parent in ROOT.parents:
-        if (parent / "shared" / "charts").is_dir():
-            return parent / "shared" / "charts"
-    return None
+    """$CHARTS_DIR, else the nearest `shared/charts` above the checkout (the offline folder), else
+    the cache `make charts` fills from the charts' real repositories when it holds any chart."""
+    from tooling import charts as pulled
+
+    found = pulled.offline_dir()
+    if found is not None:
+        return found
+    cache = pulled.cache_dir()
+    return cache if any(cache.glob("*.tgz")) else None
 
 
 def kube_version() -> str:
@@ -44,11 +46,11 @@ def chart_file(chart: str, version: str) -> Path:
     name = f"{chart.rstrip('/').rsplit('/', 1)[-1]}-{version}.tgz"
     found = charts_dir()
     if found is None:
-        pytest.skip(f"no offline charts (looked for shared/charts above {ROOT}, or $CHARTS_DIR): "
-                    f"cannot render {name}")
+        pytest.skip(f"no charts (looked for shared/charts above {ROOT}, $CHARTS_DIR, and the cache "
+                    f"`make charts` fills): cannot render {name}")
     if not (found / name).is_file():
-        pytest.skip(f"no offline copy of the pinned chart: {found / name} is missing "
-                    "(see shared/charts/README.md: when a pin moves, ask for the new chart)")
+        pytest.skip(f"no copy of the pinned chart: {found / name} is missing (offline folder: see "
+                    "shared/charts/README.md; the cache: `make charts`)")
     return found / name
 
 

@@ -1,7 +1,7 @@
-"""Backups that survive a rebuild, run for real: the backup job and the seed Job's restore against
-the stand-in Gitea (real git over HTTP), a stand-in Kubernetes API and moto's S3 on loopback
-with IAM enforced (SigV4 signatures checked, the program's own policy applied); the certificate
-restore step over SSH on a stand-in controller. Plus what the program declares for them."""
+"""Backups that survive a rebuild: what the program declares for them, the certificate restore
+step over SSH on a stand-in controller against moto's S3 with IAM enforced (SigV4 signatures
+checked, the program's own policy applied), and the S3 fixtures the twin's round trip with a real
+Gitea and API server uses (tests/twin/test_backup_restore.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components import backup, gitea, shell
-from tests import fake_gitea, fake_kube_api
 from tests.conftest import run_stack, run_with
-from tests.hostrun import log_lines, rendered
+from tests.hostrun import rendered
 from tests.manifests import validate
 from tests.pins import VERSIONS
-from tests.test_gitea import seed
 from tooling.fakes import key_and_cert
 
 WILDCARD = ("kube-system", "wildcard-tls")
-PASSWORD = "s3cret-password"
 
 
 def tls_secret() -> dict:
@@ -78,6 +74,10 @@ class Bucket:
         self.env = {"S3_URL": f"{aws.url}/{self.name}", "S3_REGION": "us-east-1",
                     "AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret}
 
+    def credentials(self) -> dict[str, str]:
+        """The identity moto made for the program's policy (the fakes' key would not sign)."""
+        return {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret}
+
     def versions(self, key: str) -> list[str]:
         listed = self.aws("s3").list_object_versions(Bucket=self.name, Prefix=key)
         return [v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == key]
@@ -96,142 +96,6 @@ def enforced():
 @pytest.fixture
 def bucket(aws):
     return Bucket(aws, run_stack("dev", preview=False))
-
-
-@pytest.fixture
-def gitea_a(tmp_path):
-    httpd, state = fake_gitea.start(tmp_path / "gitea-a", "cluster-bootstrap", PASSWORD)
-    yield httpd, state
-    httpd.shutdown()
-
-
-@pytest.fixture
-def gitea_b(tmp_path):
-    httpd, state = fake_gitea.start(tmp_path / "gitea-b", "cluster-bootstrap", PASSWORD)
-    yield httpd, state
-    httpd.shutdown()
-
-
-@pytest.fixture
-def kube_api(tmp_path):
-    server, requested = fake_kube_api.start({WILDCARD: tls_secret()})
-    token = tmp_path / "token"
-    token.write_text(fake_kube_api.TOKEN)
-    yield {"KUBE_API": f"http://127.0.0.1:{server.server_port}", "KUBE_TOKEN_FILE": str(token), "KUBE_CA": ""}, requested
-    server.shutdown()
-
-
-def url(server) -> str:
-    return f"http://127.0.0.1:{server[0].server_port}"
-
-
-def run_backup(tmp_path: Path, gitea_server, bucket: Bucket, kube: dict) -> subprocess.CompletedProcess:
-    """The CronJob's program, as its ConfigMap carries it, with the environment it renders."""
-    program = tmp_path / "gitops-backup.sh"
-    program.write_text(run_stack("dev", preview=False).named("gitops-backup-script").inputs["data"]["gitops-backup.sh"])
-    cron = run_stack("dev", preview=False).named("gitops-backup-cronjob").inputs["spec"]["jobTemplate"]["spec"]["template"]
-    env = {e["name"]: e["value"] for e in cron["spec"]["containers"][0]["env"] if "value" in e}
-    env.update({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "GITEA_URL": url(gitea_server),
-                "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": PASSWORD, **bucket.env, **kube})
-    return subprocess.run(["/bin/sh", str(program)], env=env, capture_output=True, text=True, timeout=120)
-
-
-def user_pushes(tmp_path: Path, gitea_server) -> None:
-    """Work people did after the seed: commits on main, a branch, a tag."""
-    auth = base64.b64encode(f"cluster-bootstrap:{PASSWORD}".encode()).decode()
-    git = ["git", "-c", f"http.extraHeader=Authorization: Basic {auth}", "-c", "user.name=dev", "-c", "user.email=d@x"]
-    work = tmp_path / "work"
-    subprocess.run([*git, "clone", "-q", f"{url(gitea_server)}/platform/gitops.git", str(work)], check=True)
-    for i in range(2):
-        (work / f"app-{i}.yaml").write_text(f"n: {i}\n")
-        subprocess.run([*git, "-C", str(work), "add", "-A"], check=True)
-        subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", f"app {i}"], check=True)
-    subprocess.run([*git, "-C", str(work), "branch", "feature"], check=True)
-    subprocess.run([*git, "-C", str(work), "tag", "-a", "v1", "-m", "release 1"], check=True)
-    subprocess.run([*git, "-C", str(work), "push", "-q", "origin", "main", "feature", "v1"], check=True)
-
-
-def refs(state) -> dict[str, str]:
-    out = subprocess.run(["git", "-C", str(state.root / "platform" / "gitops.git"), "for-each-ref",
-                          "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True).stdout
-    return dict(line.split() for line in out.splitlines())
-
-
-def test_a_rebuilt_gitea_gets_every_branch_tag_and_commit_back(tmp_path, gitea_a, gitea_b, bucket, kube_api):
-    kube, _ = kube_api
-    assert seed(gitea_a, tmp_path).returncode == 0
-    user_pushes(tmp_path, gitea_a)
-    before = refs(gitea_a[1])
-    assert set(before) == {"refs/heads/main", "refs/heads/feature", "refs/tags/v1"}
-    with enforced():
-        done = run_backup(tmp_path, gitea_a, bucket, kube)
-        assert done.returncode == 0, done.stderr
-        # the cluster is rebuilt: a new, empty Gitea; the seed Job finds the backup
-        restored = seed(gitea_b, tmp_path, **bucket.env)
-        assert restored.returncode == 0, restored.stderr
-        assert "restored 3 branches and tags of platform/gitops from the backup of 20" in restored.stdout
-        assert refs(gitea_b[1]) == before  # same refs, same commits
-        gitea_b[1].calls.clear()
-        again = seed(gitea_b, tmp_path, **bucket.env)
-    assert again.returncode == 0 and gitea_b[1].writes() == []
-    assert "restored .sops.yaml differs" not in restored.stdout  # same identity: Flux decrypts as before
-    last = yaml.safe_load(bucket.read("last-good-backup"))
-    assert last["refs"] == 3 and last["head"] == before["refs/heads/main"] and last["secrets"] == "kube-system/wildcard-tls"
-    for secret in (PASSWORD, bucket.secret):
-        assert secret not in done.stdout + done.stderr + restored.stdout + restored.stderr
-
-
-def test_a_stack_without_a_backup_seeds_gitops(tmp_path, gitea_a, bucket):
-    with enforced():
-        done = seed(gitea_a, tmp_path, **bucket.env)
-    assert done.returncode == 0, done.stderr
-    assert "no backup of platform/gitops in the bucket: seeding it" in done.stdout
-    assert "pushed the initial commit" in done.stdout
-
-
-def test_an_empty_repository_never_replaces_the_last_bundle(tmp_path, gitea_a, bucket, kube_api):
-    kube, _ = kube_api
-    assert seed(gitea_a, tmp_path).returncode == 0
-    with enforced():
-        assert run_backup(tmp_path, gitea_a, bucket, kube).returncode == 0
-    kept = bucket.versions("gitops/platform/gitops.bundle")
-    # the repository is emptied (say, recreated by hand)
-    bare = gitea_a[1].root / "platform" / "gitops.git"
-    subprocess.run(["git", "-C", str(bare), "update-ref", "-d", "refs/heads/main"], check=True)
-    with enforced():
-        failed = run_backup(tmp_path, gitea_a, bucket, kube)
-    assert failed.returncode != 0 and "has no refs: the last bundle in the bucket is left as it is" in failed.stderr
-    assert bucket.versions("gitops/platform/gitops.bundle") == kept
-
-
-def test_certificates_go_back_byte_for_byte_before_cert_manager_runs(tmp_path, gitea_a, bucket, kube_api, fleet):
-    kube, requested = kube_api
-    assert seed(gitea_a, tmp_path).returncode == 0
-    with enforced():
-        assert run_backup(tmp_path, gitea_a, bucket, kube).returncode == 0
-    assert requested == ["/api/v1/namespaces/kube-system/secrets/wildcard-tls"]
-    saved = yaml.safe_load(bucket.read("certificates/kube-system/wildcard-tls.yaml"))
-    validate(saved)  # a Secret the API accepts as it is
-    for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences"):
-        assert field not in saved["metadata"], field
-
-    # the rebuilt cluster: the restore step as the program renders it, on the first controller
-    controller = fleet.first_controller()
-    script, env = rendered(run_stack("dev", preview=False), "cert-manager-restore")
-    env.update(S3_URL=bucket.env["S3_URL"])
-    secret_env = {k: bucket.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    with enforced():
-        done = fleet.run(script, controller, secret_env, **env)
-        assert done.returncode == 0, done.stderr
-        again = fleet.run(script, controller, secret_env, **env)
-    assert "restored secret kube-system/wildcard-tls from the backup" in done.stderr
-    assert "secret kube-system/wildcard-tls exists: left as it is" in again.stderr
-    restored = yaml.safe_load((fleet.cluster / "objects/secret/kube-system/wildcard-tls").read_text())
-    original = tls_secret()
-    assert restored["data"] == original["data"] and restored["type"] == original["type"]
-    for part in ("annotations", "labels", "name", "namespace"):
-        assert restored["metadata"][part] == original["metadata"][part], part
-    assert len([c for c in log_lines(controller) if c.startswith("k0s kubectl create")]) == 1
 
 
 def test_a_certificate_without_a_backup_is_left_to_cert_manager(bucket, fleet):

@@ -41,8 +41,26 @@ def nodes(*roles: str) -> list[dict]:
     return [{"name": f"n{i}", "address": f"192.0.2.{20 + i}", "role": role} for i, role in enumerate(roles)]
 
 
+def user_stacks() -> list[str]:
+    """The stacks whose files the user has in the project (whatever they are: dev, prod, staging…)."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture
+def gitops_of_the_fixtures(tmp_path, monkeypatch):
+    """gitops/ as the fixture stacks need it (clusters/dev and clusters/prod) and nothing else, so a
+    stack the user scaffolded (gitops/clusters/staging…) cannot change what these tests see."""
+    from stacks import config as config_module
+
+    for stack in STACKS:
+        (tmp_path / "clusters" / stack).mkdir(parents=True)
+        (tmp_path / "clusters" / stack / "kustomization.yaml").write_text("resources: []\n")
+    monkeypatch.setattr(config_module, "GITOPS_DIR", tmp_path)
+    return tmp_path
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_committed_stacks_are_valid(stack):
+def test_fixture_stacks_are_valid(stack):
     cfg = validate(raw_config(stack), stack)
     assert cfg.flux.path == f"clusters/{stack}"
 
@@ -55,9 +73,10 @@ def test_dev_is_throwaway_and_prod_is_ha():
     assert (prod.acme.server, prod.protect) == ("production", True)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", user_stacks())
 def test_committed_stack_files_are_valid(stack):
-    """The committed stack files are the user's to edit; all the tests ask of them is validity."""
+    """The stack files in the project are the user's to edit, add and delete; all the tests ask of
+    those that exist is validity."""
     config, secret = stackfile.read(stack)
     prefix = "cluster-bootstrap:"
     raw = {k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)}
@@ -161,11 +180,20 @@ RULES = [
     ("backup schedule step", dict(backup={"schedule": "*/0 * * * *"}), "backup.schedule",
      "the minute step '0' is not a positive number"),
     ("backup retention", dict(backup={"retainDays": 0}), "backup.retainDays", "greater than or equal to 1"),
+    ("IPv4 with a letter O", dict(nodes=[NODE | {"role": "controller", "address": "192.168.1O.22"}]),
+     "nodes[0].address", "'192.168.1O.22' is not a valid IPv4 address: '1O' is not a number 0–255 (a letter O"),
+    ("private IPv4 typo", dict(nodes=[NODE | {"role": "controller", "privateAddress": "10.0.0.l"}]),
+     "nodes[0].privateAddress", "not an IP address"),
+    ("bastion IPv4 typo", dict(ssh={"bastion": {"host": "198.51.100.o5"}}, k0s={"apiProxy": "socks5://127.0.0.1:1080"}),
+     "ssh.bastion.host", "'o5' is not a number 0–255"),
+    ("API address typo", dict(k0s={"apiAddress": "192.0.2.1OO"}), "k0s.apiAddress", "'1OO' is not a number 0–255"),
+    ("e-mail at example.org", dict(domain="k8s.lab-owner.net", acme={"email": "ops@example.org"}), "acme.email",
+     "'ops@example.org' is at example.org, a name reserved for documentation"),
 ]
 
 
 @pytest.mark.parametrize("raw_change,path,message", [r[1:] for r in RULES], ids=[r[0] for r in RULES])
-def test_bad_config_is_named_by_field_path(raw_change, path, message):
+def test_bad_config_is_named_by_field_path(raw_change, path, message, gitops_of_the_fixtures):
     found = problems(changed(**raw_change))
     assert path in found, found
     assert message in found[path]
@@ -181,7 +209,7 @@ def test_keys_of_unknown_namespaces_are_errors_naming_the_key():
     assert "allowed: cluster-bootstrap (this project), aws, kubernetes" in found["awss:region"]
 
 
-def test_a_stack_without_its_gitops_path_is_refused_with_the_fix():
+def test_a_stack_without_its_gitops_path_is_refused_with_the_fix(gitops_of_the_fixtures):
     with pytest.raises(ConfigError) as caught:
         validate(changed(), "staging")
     (problem,) = caught.value.problems
@@ -308,3 +336,53 @@ def test_the_pool_may_hold_no_address_of_any_node(pool, inside):
 def test_cilium_upgrade_compatibility_is_a_minor_version():
     found = problems(changed(cilium={"loadBalancerPool": "192.0.2.240-192.0.2.250", "upgradeCompatibility": "1.18.4"}))
     assert "cilium.upgradeCompatibility" in found and "the form '1.18'" in found["cilium.upgradeCompatibility"]
+
+
+@pytest.mark.parametrize("mail,reserved", [
+    ("ops@example.com", "example.com"), ("ops@EXAMPLE.NET", "example.net"), ("me@mail.example.org", "example.org"),
+    ("me@lab.test", "test"), ("me@cluster.invalid", "invalid"), ("me@box.localhost", "localhost"),
+])
+def test_lets_encrypt_refuses_e_mail_at_reserved_names_once_the_domain_is_yours(mail, reserved):
+    found = problems(changed(domain="k8s.lab-owner.net", acme={"email": mail, "server": "staging"}))
+    assert found["acme.email"].startswith(f"{mail!r} is at {reserved}, a name reserved"), found
+    assert "pulumi config set --path acme.email" in found["acme.email"]
+
+
+def test_an_e_mail_one_can_own_is_accepted_and_placeholder_stacks_still_plan():
+    cfg = validate(changed(domain="k8s.lab-owner.net", acme={"email": "ops@lab-owner.net"}), "dev")
+    assert cfg.acme.email == "ops@lab-owner.net"
+    # the committed stacks are documentation examples through and through (domain and e-mail):
+    # `make plan` of them works, and names both placeholders
+    from stacks.config import placeholders
+
+    raw = raw_config("dev")
+    assert validate(raw, "dev").acme.email.endswith("@example.org")
+    assert [p.split(" ")[0] for p in placeholders(raw)] == ["domain", "acme.email"]
+    assert placeholders(changed(domain="k8s.lab-owner.net", acme={"email": "ops@lab-owner.net"})) == []
+
+
+@pytest.mark.parametrize("name", ["node-1.lab.example.net", "10.0.0.1.nip.io", "a.b.c.d", "192.168.10.host-22",
+                                  "1.2.3.dev"])
+def test_host_names_with_numbers_are_still_host_names(name):
+    from stacks import validators
+
+    assert validators.address(name) == name
+
+
+def test_a_pool_outside_every_nodes_subnet_is_warned_about():
+    pool_elsewhere = validate(changed(cilium={"loadBalancerPool": "203.0.113.240/28"}), "dev").warnings()
+    (warning,) = [w for w in pool_elsewhere if w.startswith("cilium.loadBalancerPool")]
+    assert "203.0.113.240/28 shares no subnet with any node address (192.0.2.10" in warning
+    assert "only on the nodes' own segment" in warning
+    same_segment = validate(raw_config("dev"), "dev").warnings()
+    wider_pool = validate(changed(cilium={"loadBalancerPool": "192.0.2.200-192.0.2.210"}), "dev").warnings()
+    private = validate(changed(nodes=[{"name": "n1", "address": "198.51.100.9", "privateAddress": "203.0.113.9",
+                                       "role": "controller+worker"}],
+                               cilium={"loadBalancerPool": "203.0.113.240/28"}), "dev").warnings()
+    for found in (same_segment, wider_pool, private):
+        assert not [w for w in found if w.startswith("cilium.loadBalancerPool")], found
+
+
+def test_the_program_logs_the_pool_warning():
+    rec = run_with(cilium={"loadBalancerPool": "203.0.113.240/28"})
+    assert any(w.startswith("cilium.loadBalancerPool 203.0.113.240/28 shares no subnet") for w in rec.warnings)

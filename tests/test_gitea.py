@@ -14,12 +14,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components import gitea, shell
 from stacks.config import GITOPS_DIR
 from components.handover import receiver_path
-from tests import fake_gitea
 from tests.conftest import in_cluster_objects
 from tests.manifests import validate
 from tests.pins import VERSIONS
@@ -148,90 +146,6 @@ def test_seed_script_passes_shellcheck(tmp_path):
     shellcheck = Path(sys.executable).parent / "shellcheck"
     done = subprocess.run([str(shellcheck), "-s", "sh", str(seed_program(tmp_path))], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
-
-
-# --- the seed Job's script, run for real against a stand-in Gitea with real git over HTTP ---------
-
-DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLEexampleEXAMPLEexampleEXAMPLEexample flux"
-
-
-@pytest.fixture
-def server(tmp_path):
-    httpd, state = fake_gitea.start(tmp_path / "repos", "cluster-bootstrap", "s3cret-password")
-    yield httpd, state
-    httpd.shutdown()
-
-
-def seed(server, tmp_path, password="s3cret-password", archive: bytes | None = None, **extra):
-    httpd, _ = server
-    content = tmp_path / "content"
-    content.mkdir(exist_ok=True)
-    (content / "gitops.tar").write_bytes(archive or gitea.gitops_archive(GITOPS_DIR))
-    (content / "sops.yaml").write_text("creation_rules: []\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITEA_URL": f"http://127.0.0.1:{httpd.server_port}",
-           "GITEA_USER": "cluster-bootstrap", "GITEA_PASSWORD": password, "ORG": "platform", "REPO": "gitops",
-           "BRANCH": "main", "DEPLOY_KEY": DEPLOY_KEY, "DEPLOY_KEY_TITLE": "flux-0123456789ab",
-           "WEBHOOK_URL": "http://webhook-receiver.flux-system.svc.cluster.local/hook/abc",
-           "WEBHOOK_SECRET": "token123", "CONTENT": str(content), "WAIT_SECONDS": "10", **extra}
-    return subprocess.run(["/bin/sh", str(seed_program(tmp_path))], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
-def repo_files(state, tmp_path) -> list[str]:
-    bare = state.root / "platform" / "gitops.git"
-    out = subprocess.run(["git", "-C", str(bare), "ls-tree", "-r", "--name-only", "main"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(out.split())
-
-
-def commits(state) -> list[str]:
-    bare = state.root / "platform" / "gitops.git"
-    return subprocess.run(["git", "-C", str(bare), "rev-list", "main"], capture_output=True, text=True,
-                          check=True).stdout.split()
-
-
-def test_seed_creates_everything_and_pushes_once(server, tmp_path):
-    _, state = server
-    first = seed(server, tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert state.writes() == ["/api/v1/orgs", "/api/v1/orgs/platform/repos", "/api/v1/repos/platform/gitops/keys",
-                              "/api/v1/repos/platform/gitops/hooks", "/platform/gitops.git/git-receive-pack"]
-    assert repo_files(state, tmp_path) == sorted(GITOPS_FILES + [".sops.yaml"])
-    (key,) = state.keys[("platform", "gitops")]
-    assert (key["key"], key["read_only"], key["title"]) == (" ".join(DEPLOY_KEY.split()[:2]), True, "flux-0123456789ab")
-    (hook,) = state.hooks[("platform", "gitops")]
-    assert (hook["type"], hook["events"], hook["branch_filter"]) == ("gitea", ["push"], "main")
-    assert hook["config"] == {"url": "http://webhook-receiver.flux-system.svc.cluster.local/hook/abc",
-                              "content_type": "json", "secret": "token123"}
-    assert "pushed the initial commit" in first.stdout and "created private repository" in first.stdout
-    assert "s3cret-password" not in first.stdout + first.stderr and "token123" not in first.stdout + first.stderr
-
-    state.calls.clear()
-    second = seed(server, tmp_path)
-    assert second.returncode == 0, second.stderr
-    assert state.writes() == []  # idempotent: nothing created, nothing pushed
-    assert "left as it is" in second.stdout
-    assert len(commits(state)) == 1
-
-
-def test_seed_never_overwrites_history(server, tmp_path):
-    _, state = server
-    assert seed(server, tmp_path).returncode == 0
-    before = commits(state)
-    other = io.BytesIO()
-    with tarfile.open(fileobj=other, mode="w") as tar:
-        info = tarfile.TarInfo("clusters/dev/other.yaml")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"{}\n"))
-    again = seed(server, tmp_path, archive=other.getvalue())
-    assert again.returncode == 0, again.stderr
-    assert commits(state) == before and "clusters/dev/other.yaml" not in repo_files(state, tmp_path)
-
-
-def test_seed_fails_clearly_on_bad_credentials(server, tmp_path):
-    failed = seed(server, tmp_path, password="wrong")
-    assert failed.returncode != 0
-    assert "reading organisation platform: HTTP 401" in failed.stderr
 
 
 def test_builds_from_its_args_alone(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -14,6 +15,9 @@ import yaml
 
 from tests.pins import ROOT
 
+# The stack a newcomer scaffolds in these tests. The user may have made one of that name already
+# (`make stack STACK=staging`, as the README says): the copy leaves it out, whatever the user has.
+NEW = "staging"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- name: k0s\n  cluster:\n    server: https://192.0.2.10:6443\n"
 
 
@@ -31,6 +35,11 @@ def fresh(tmp_path) -> Path:
         target.write_bytes((ROOT / name.decode()).read_bytes())
         target.chmod((ROOT / name.decode()).stat().st_mode)
     (copy / "venv").symlink_to(ROOT / "venv")
+    for path in (f"Pulumi.{NEW}.yaml", f"gitops/clusters/{NEW}", f"gitops/infrastructure/overlays/{NEW}"):
+        if (copy / path).is_dir():
+            shutil.rmtree(copy / path)
+        elif (copy / path).exists():
+            (copy / path).unlink()
     return copy
 
 

@@ -90,3 +90,69 @@ def test_the_layer_picture_groups_layers_by_stage(tmp_path):
     dot = (tmp_path / "prod" / "layers.dot").read_text()
     assert dot.count("subgraph cluster_s") == 6 and 'label="stage 3 · network and storage"' in dot
     assert dot.count("[label=") == 18  # one box per layer: 4 + the version check and 5 nodes + 1 + 2 + 1 + 4
+
+
+def test_plan_names_the_documentation_placeholders_left_in_a_stack(tmp_path, capsys):
+    proj = project(tmp_path)
+    assert plan.main(["--stack", "dev", "--project-dir", str(proj), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    note = out[out.index("Documentation placeholders"):]
+    assert "domain 'dev.k8s.example.org' is under example.org" in note
+    assert "acme.email 'ops@example.org' is at example.org" in note
+    own = (FIXTURES / "Pulumi.dev.yaml").read_text().replace("dev.k8s.example.org", "k8s.lab-owner.net")
+    (proj / "Pulumi.own.yaml").write_text(own.replace("ops@example.org", "ops@lab-owner.net")
+                                          + "  cluster-bootstrap:flux:\n    path: clusters/dev\n")
+    assert plan.main(["--stack", "own", "--project-dir", str(proj), "--out", str(tmp_path / "out")]) == 0
+    assert "Documentation placeholders" not in capsys.readouterr().out
+
+
+def test_the_picture_draws_the_transitive_reduction_with_readable_ids_in_config_order(tmp_path):
+    from tests.conftest import run_stack
+    from tooling import graph
+
+    proj = project(tmp_path)
+    text = (proj / "Pulumi.prod.yaml").read_text()
+    # the workers listed the other way round: the picture follows the config, not the names
+    worker_1 = text[text.index("    - name: worker-1"):text.index("    - name: worker-2")]
+    text = text.replace(worker_1, "") .replace("  # The API is reached", worker_1 + "  # The API is reached", 1)
+    (proj / "Pulumi.prod.yaml").write_text(text)
+    assert plan.main(["--stack", "prod", "--project-dir", str(proj), "--out", str(tmp_path / "out")]) == 0
+    mermaid = (tmp_path / "out" / "prod" / "layers.mmd").read_text()
+    boxes = [line.split("[")[0].strip() for line in mermaid.splitlines() if '["' in line and "subgraph" not in line]
+    assert boxes.index("Node_node_worker_2") < boxes.index("Node_node_worker_1")
+    assert boxes.index("Node_node_cp_1") < boxes.index("Node_node_cp_2") < boxes.index("Node_node_cp_3")
+    assert "K0sCluster_k0s" in boxes and not any(b[1:].isdigit() for b in boxes)  # no L0…L16
+    drawn = {tuple(line.split(" --> ")) for line in (s.strip() for s in mermaid.splitlines()) if " --> " in line}
+    assert ("K0sCluster_k0s", "Flux_flux") not in drawn  # implied by K0sCluster → … → Gitea → Flux
+
+    def reach(edges, start):
+        seen, todo = set(), [start]
+        while todo:
+            for a, b in edges:
+                if a == todo[-1] and b not in seen:
+                    seen.add(b)
+                    todo.insert(0, b)
+            todo.pop()
+        return seen
+
+    # the drawn edges keep every dependency (reachability) and none is implied by the others
+    rec = run_stack("prod", preview=True)
+    ids = graph._ids(graph.layers(rec))
+    full = {(ids[t], ids[s]) for s, t in graph.layer_edges(rec)}
+    for a, b in full:
+        assert b in reach(drawn, a), (a, b)
+    for edge in drawn:
+        assert edge[1] not in reach(drawn - {edge}, edge[0]), edge
+    dot = (tmp_path / "out" / "prod" / "layers.dot").read_text()
+    assert "Node_node_cp_1 -> Node_node_cp_2 -> Node_node_cp_3 -> Node_node_worker_2 -> Node_node_worker_1" in dot
+
+
+def test_bench_counts_what_plan_counts(tmp_path, capsys):
+    from tests.conftest import fixture_config
+    from tooling import bench
+
+    assert plan.main(["--stack", "dev", "--project-dir", str(project(tmp_path)), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    planned = int(out.split("Resources by type (")[1].split(" ")[0])
+    row = bench.measure("dev", *fixture_config("dev"))
+    assert row["resources"] == planned and row["layers"] == 14

@@ -31,10 +31,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 def up(request):
     """Both stacks' `pulumi up`, at Pulumi.yaml's pins and at the previous release's (the two ends
     of the upgrade path: tests/upgrade_path.yaml), each against its own offline charts and CRDs."""
-    stack, pins = request.param
-    if pins == "current":
-        return run_stack(stack, preview=False)
-    return run_with(stack=stack, preview=False, versions={**raw_config(stack)["versions"], **PREVIOUS})
+    return at_pins(*request.param)
 WAIT_SCRIPT = "CB_SCRIPT=k8s-wait.sh"
 POOL = "kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool"
 WORKLOADS = ("DaemonSet", "Deployment", "StatefulSet")
@@ -241,12 +238,19 @@ def set_leaf(values: dict, path: tuple, value) -> dict:
     return out
 
 
-def test_every_value_is_consumed_by_the_chart():
+def at_pins(stack: str, pins: str):
+    if pins == "current":
+        return run_stack(stack, preview=False)
+    return run_with(stack=stack, preview=False, versions={**raw_config(stack)["versions"], **PREVIOUS})
+
+
+@pytest.mark.parametrize("pins", ["current", "previous"])
+def test_every_value_is_consumed_by_the_chart(pins):
     """Change each value the program sets; a render that does not change means helm ignores the key.
-    (Every key of both stacks, each checked once.)"""
+    (Every key of both stacks, each checked once; at Pulumi.yaml's pins and at the previous ones.)"""
     jobs, seen = [], set()
     for stack in ("dev", "prod"):
-        for release in run_stack(stack, preview=False).of_type(RELEASE):
+        for release in at_pins(stack, pins).of_type(RELEASE):
             values = release.inputs.get("values") or {}
             paths = [(p, v) for p, v in charts.leaves(values) if p and v is not None
                      and (release.inputs["chart"], p) not in seen]

@@ -3,6 +3,7 @@ Pulumi.yaml, objects as JSON, and secrets set with `--secret --path` anywhere in
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,33 @@ def test_a_missing_or_malformed_stack_file_is_a_clear_error(tmp_path):
         stackfile.read("staging", project(tmp_path, "config: {}\n"))
     with pytest.raises(stackfile.StackFileError, match="expected a mapping with a `config:` mapping"):
         stackfile.read("dev", project(tmp_path, "config: [1, 2]\n"))
+
+
+BROKEN = {
+    # a mis-indented key: the common slip when adding a node
+    "indent": ("config:\n  cluster-bootstrap:nodes:\n    - name: dev-1\n     address: 192.0.2.10\n", 4),
+    "tab": ("config:\n  aws:region: us-east-1\n\tcluster-bootstrap:protect: false\n", 3),
+    "unclosed quote": ('config:\n  cluster-bootstrap:acme:\n    email: "ops@lab-owner.net\n', 3),
+    # go-yaml v3, which the Pulumi CLI reads stack files with, refuses a key given twice
+    "duplicate key": ("config:\n  cluster-bootstrap:protect: false\n  cluster-bootstrap:protect: true\n", 3),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_yaml_error_is_one_line_naming_file_line_and_column(tmp_path, case):
+    text, line = BROKEN[case]
+    proj = project(tmp_path, text)
+    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--project-dir", str(proj), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    (message,) = done.stderr.splitlines()  # one line, no traceback
+    assert message.startswith(f"error: {proj / 'Pulumi.dev.yaml'}:{line}:"), message
+    assert "invalid YAML" in message and done.stdout == ""
+
+
+def test_a_yaml_error_in_the_working_directory_is_named_as_typed(tmp_path):
+    proj = project(tmp_path, BROKEN["indent"][0])
+    done = subprocess.run([sys.executable, "-m", "tooling.plan", "--project-dir", ".", "--out", "out"], cwd=proj,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and done.stderr.startswith("error: Pulumi.dev.yaml:4:6: invalid YAML"), done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_stack
+
 from tests.hostrun import MUTATING, log_lines, rendered_env
 from tests.pins import BETWEEN, PREVIOUS, VERSIONS
 

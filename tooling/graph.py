@@ -12,8 +12,8 @@ from tooling.offline import Recording, Registration
 
 PROJECT_PREFIX = "cluster-bootstrap:"
 
-# Stage of each layer Type (ARCHITECTURE.md). A layer may depend only on layers of its own
-# stage or earlier ones; the tests hold the program to this table.
+# Stage of each layer Type (docs/design.md, "Layers and stages"). A layer may depend only on layers
+# of its own stage or earlier ones; the tests hold the program to this table.
 STAGES: dict[str, int] = {
     "DnsZone": 0,
     "InternalCa": 0,
@@ -50,9 +50,28 @@ class Layer:
         return f"{self.kind} {self.registration.name}"
 
 
-def layers(rec: Recording) -> list[Layer]:
+def node_order(config: dict[str, str]) -> list[str]:
+    """The layer names of the hosts (`node-<name>`) in the order the stack's `nodes` lists them."""
+    import json
+
+    try:
+        nodes = json.loads(config.get("cluster-bootstrap:nodes", "[]"))
+    except ValueError:
+        return []
+    return [f"node-{n['name']}" for n in nodes if isinstance(n, dict) and isinstance(n.get("name"), str)]
+
+
+def _natural(name: str) -> tuple:
+    """'node-cp-10' after 'node-cp-9'."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def layers(rec: Recording, order: tuple[str, ...] | list[str] = ()) -> list[Layer]:
     """Every component of this project, by stage; within a stage a layer comes after those it waits
-    for (by its depth in the layer graph), then by Type and name."""
+    for (by its depth in the layer graph), then by Type, then in `order` (the hosts as the config
+    lists them), then by name (digits as numbers)."""
     found = [Layer(r) for r in rec.resources.values() if r.type.startswith(PROJECT_PREFIX)]
     waits_for: dict[str, set[str]] = {}
     for source, target in layer_edges(rec):
@@ -65,8 +84,10 @@ def layers(rec: Recording) -> list[Layer]:
                                  default=-1)
         return depth[urn]
 
-    return sorted(found, key=lambda layer: (layer.stage, depth_of(layer.registration.urn),
-                                            layer.kind, layer.registration.name))
+    position = {name: i for i, name in enumerate(order)}
+    return sorted(found, key=lambda layer: (layer.stage, depth_of(layer.registration.urn), layer.kind,
+                                            position.get(layer.registration.name, len(position)),
+                                            _natural(layer.registration.name)))
 
 
 def layer_of(rec: Recording, urn: str) -> str | None:
@@ -89,6 +110,35 @@ def layer_edges(rec: Recording) -> set[tuple[str, str]]:
     return edges
 
 
+def reduced_edges(rec: Recording) -> set[tuple[str, str]]:
+    """The layer edges without those implied by others (the transitive reduction): what a picture
+    draws. K0sCluster → Flux goes when Flux already waits for Gitea, which waits for K0sCluster."""
+    edges = layer_edges(rec)
+    waits_for: dict[str, set[str]] = {}
+    for source, target in edges:
+        waits_for.setdefault(source, set()).add(target)
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), list(waits_for.get(start, ()))
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo += waits_for.get(current, ())
+        return seen
+
+    return {(s, t) for s, t in edges
+            if not any(t in reachable(middle) for middle in waits_for[s] if middle != t)}
+
+
+def _ids(ordered: list[Layer]) -> dict[str, str]:
+    """Readable node ids for DOT and Mermaid: the layer's Type and name ('Node_node_cp_1')."""
+    import re
+
+    return {layer.registration.urn: re.sub(r"[^A-Za-z0-9_]", "_", f"{layer.kind}_{layer.registration.name}")
+            for layer in ordered}
+
+
 def to_dot(rec: Recording) -> str:
     """The resource graph in the shape `pulumi stack graph` writes: dependency and parent edges."""
     urns = sorted(rec.resources)
@@ -105,43 +155,52 @@ def to_dot(rec: Recording) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stage_groups(rec: Recording) -> list[tuple[int, list[Layer]]]:
-    all_layers = layers(rec)
+def _stage_groups(all_layers: list[Layer]) -> list[tuple[int, list[Layer]]]:
     return [(stage, [layer for layer in all_layers if layer.stage == stage])
             for stage in sorted({layer.stage for layer in all_layers})]
 
 
-def to_layers_dot(rec: Recording) -> str:
-    """The layer graph, one box per stage, top to bottom: readable at page width (Graphviz)."""
-    ids = {layer.registration.urn: f"L{i}" for i, layer in enumerate(layers(rec))}
+def _drawn_edges(rec: Recording, ordered: list[Layer], ids: dict[str, str]) -> list[tuple[str, str]]:
+    """(dependency id, dependent id) of the reduced edges, in the layers' order."""
+    rank = {layer.registration.urn: i for i, layer in enumerate(ordered)}
+    return [(ids[t], ids[s]) for s, t in sorted(reduced_edges(rec), key=lambda e: (rank[e[1]], rank[e[0]]))]
+
+
+def to_layers_dot(rec: Recording, order: tuple[str, ...] | list[str] = ()) -> str:
+    """The layer graph, one box per stage, top to bottom: readable at page width (Graphviz). Edges
+    are the transitive reduction; within a stage the layers keep their order (hosts as configured)."""
+    ordered = layers(rec, order)
+    ids = _ids(ordered)
     lines = ["digraph layers {", "    rankdir=TB;", '    node [shape=box, style="rounded", fontname="Helvetica"];',
              '    graph [fontname="Helvetica", newrank=true];']
-    for stage, group in _stage_groups(rec):
+    for stage, group in _stage_groups(ordered):
         lines.append(f'    subgraph cluster_s{stage} {{ label="stage {stage} · {STAGE_NAMES[stage]}"; rank=same;')
         lines += [f'        {ids[layer.registration.urn]} [label="{layer.label}"];' for layer in group]
+        if len(group) > 1:  # invisible edges keep the stage's boxes in this order, left to right
+            lines.append("        " + " -> ".join(ids[layer.registration.urn] for layer in group) + " [style=invis];")
         lines.append("    }")
-    for source, target in sorted(layer_edges(rec), key=lambda e: (ids[e[1]], ids[e[0]])):
-        lines.append(f"    {ids[target]} -> {ids[source]};")
+    lines += [f"    {t} -> {s};" for t, s in _drawn_edges(rec, ordered, ids)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def to_mermaid(rec: Recording) -> str:
-    """The layer graph by stage, top to bottom, for a browser or a Markdown viewer."""
-    ids = {layer.registration.urn: f"L{i}" for i, layer in enumerate(layers(rec))}
+def to_mermaid(rec: Recording, order: tuple[str, ...] | list[str] = ()) -> str:
+    """The layer graph by stage, top to bottom, for a browser or a Markdown viewer (edges reduced)."""
+    ordered = layers(rec, order)
+    ids = _ids(ordered)
     lines = ["flowchart TB"]
-    for stage, group in _stage_groups(rec):
+    for stage, group in _stage_groups(ordered):
         lines.append(f'    subgraph S{stage}["stage {stage} · {STAGE_NAMES[stage]}"]')
         lines.append("        direction LR")
         lines += [f'        {ids[layer.registration.urn]}["{layer.label}"]' for layer in group]
         lines.append("    end")
-    for source, target in sorted(layer_edges(rec), key=lambda e: (ids[e[1]], ids[e[0]])):
-        lines.append(f"    {ids[target]} --> {ids[source]}")
+    lines += [f"    {t} --> {s}" for t, s in _drawn_edges(rec, ordered, ids)]
     return "\n".join(lines) + "\n"
 
 
 def to_stage_mermaid(rec: Recording) -> str:
-    """The stages as the README shows them: one box per layer Type ('Node' stands for every host)."""
+    """The stages as the README shows them: one box per layer Type ('Node' stands for every host),
+    edges reduced (an edge implied by a longer path is not drawn)."""
     kinds = sorted({layer.kind for layer in layers(rec)}, key=lambda k: (STAGES[k], k))
     kind_of = {layer.registration.urn: layer.kind for layer in layers(rec)}
     lines = ["flowchart TB"]
@@ -150,6 +209,6 @@ def to_stage_mermaid(rec: Recording) -> str:
         lines.append("        direction LR")
         lines += [f'        {k}["{k}{" (one per host)" if k == "Node" else ""}"]' for k in kinds if STAGES[k] == stage]
         lines.append("    end")
-    edges = {(kind_of[t], kind_of[s]) for s, t in layer_edges(rec) if kind_of[s] != kind_of[t]}
+    edges = {(kind_of[t], kind_of[s]) for s, t in reduced_edges(rec) if kind_of[s] != kind_of[t]}
     lines += [f"    {t} --> {s}" for t, s in sorted(edges, key=lambda e: (STAGES[e[0]], e[0], STAGES[e[1]], e[1]))]
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pulumi
 
+from stacks.config import NAMESPACE, decode_value, placeholders
 from tooling import graph, offline, stackfile
 
 
@@ -34,13 +35,13 @@ def _tree(rec: offline.Recording, urn: str, depth: int) -> list[str]:
     return lines
 
 
-def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
+def render(rec: offline.Recording, secret_keys: list[str] = (), order: list[str] = ()) -> str:
     out = [f"Offline plan of stack {rec.stack!r} — as a first `pulumi preview`: outputs unknown, "
            "no credentials, no network", ""]
     if secret_keys:
         out += ["Configured secrets (encrypted in the stack file; offline they stand in with placeholders): "
                 + ", ".join(secret_keys), ""]
-    layers = graph.layers(rec)
+    layers = graph.layers(rec, order)
     current_stage = None
     for layer in layers:
         if layer.stage != current_stage:
@@ -65,12 +66,13 @@ def render(rec: offline.Recording, secret_keys: list[str] = ()) -> str:
     return "\n".join(out)
 
 
-def write_graphs(rec: offline.Recording, out_dir: Path) -> list[Path]:
+def write_graphs(rec: offline.Recording, out_dir: Path, order: list[str] = ()) -> list[Path]:
     """graph.dot: every resource (the shape `pulumi stack graph` writes); layers.dot and layers.mmd:
-    the layers grouped by stage, the picture to read (layers.png when Graphviz is installed)."""
+    the layers grouped by stage, hosts in config order, edges reduced: the picture to read
+    (layers.png when Graphviz is installed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {out_dir / "graph.dot": graph.to_dot(rec), out_dir / "layers.dot": graph.to_layers_dot(rec),
-             out_dir / "layers.mmd": graph.to_mermaid(rec)}
+    files = {out_dir / "graph.dot": graph.to_dot(rec), out_dir / "layers.dot": graph.to_layers_dot(rec, order),
+             out_dir / "layers.mmd": graph.to_mermaid(rec, order)}
     for path, text in files.items():
         path.write_text(text)
     written = list(files)
@@ -94,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     except (pulumi.RunError, stackfile.StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(rec, secret))
-    written = write_graphs(rec, args.out / args.stack)
+    print(render(rec, secret, graph.node_order(config)))
+    prefix = NAMESPACE + ":"
+    todo = placeholders({k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)})
+    if todo:
+        print("\nDocumentation placeholders (fine offline; `pulumi up` needs your own):\n"
+              + "\n".join(f"  - {item}" for item in todo))
+    written = write_graphs(rec, args.out / args.stack, graph.node_order(config))
     print("\nGraph written: " + ", ".join(str(p) for p in written))
     if not shutil.which("dot"):
         print("(install Graphviz for a PNG rendering)")

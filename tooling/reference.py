@@ -1,4 +1,5 @@
-"""The README's configuration reference, generated from the config model (`make reference`)."""
+"""Generated documentation (`make reference`): the configuration reference in
+docs/configuration.md, from the config model, and the stage graph in README.md, from the program."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pydantic_core import PydanticUndefined
 from stacks.config import StackConfig
 from stacks.problems import unwrap_types
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 GRAPH_BEGIN, GRAPH_END = "<!-- stage-graph:begin -->", "<!-- stage-graph:end -->"
 
@@ -55,7 +58,7 @@ def _default(field) -> str:
 
 def project_defaults() -> dict[str, str]:
     """Defaults Pulumi.yaml declares, by config path (`versions.k0s` for the pinned channel)."""
-    declared = yaml.safe_load((README.parent / "Pulumi.yaml").read_text())["config"]
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     shown: dict[str, str] = {}
     for key, decl in declared.items():
         if not isinstance(decl, dict):
@@ -97,7 +100,7 @@ def stage_graph() -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
-        (project / "Pulumi.yaml").write_text((README.parent / "Pulumi.yaml").read_text())
+        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
         template = (scaffold.TEMPLATES / "Pulumi.stack.yaml").read_text()
         (project / "Pulumi.example.yaml").write_text(Template(template).substitute(stack="example"))
         config, secret = stackfile.read("example", project)
@@ -112,10 +115,18 @@ def replace(text: str, begin: str, end: str, new: str) -> str:
     return text[:start] + new + text[stop:]
 
 
+def generated() -> dict[Path, list[tuple[str, str, str]]]:
+    """File → (begin marker, end marker, what belongs between them, markers included)."""
+    return {CONFIGURATION: [(BEGIN, END, section())], README: [(GRAPH_BEGIN, GRAPH_END, stage_graph())]}
+
+
 def main() -> int:
-    text = replace(README.read_text(), BEGIN, END, section())
-    README.write_text(replace(text, GRAPH_BEGIN, GRAPH_END, stage_graph()))
-    print(f"updated the configuration reference and the stage graph in {README.name}")
+    for path, blocks in generated().items():
+        text = path.read_text()
+        for begin, end, new in blocks:
+            text = replace(text, begin, end, new)
+        path.write_text(text)
+        print(f"updated {path.relative_to(ROOT)}")
     return 0
 
 

@@ -49,8 +49,46 @@ _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class _Yaml12UniqueLoader(_Yaml12Loader):
+    """Refuses a key given twice in one mapping, as go-yaml v3 (the CLI) does."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (first on line {seen[key] + 1})", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_Yaml12UniqueLoader.add_constructor("tag:yaml.org,2002:map", _Yaml12UniqueLoader.construct_yaml_map)
+
+
 def load_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=_Yaml12Loader)
+    """The YAML document in `path`; a syntax error is a StackFileError of one line naming the file,
+    line and column (`Pulumi.dev.yaml:12:5: …`), as an editor or compiler would."""
+    try:
+        return yaml.load(path.read_text(), Loader=_Yaml12UniqueLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # an unclosed quote or bracket: where it was opened
+        where = f"{_shown(path)}:{mark.line + 1}:{mark.column + 1}" if mark else _shown(path)
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise StackFileError(f"{where}: invalid YAML: {' '.join(what.split())}") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{_shown(path)}: invalid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _shown(path: Path) -> str:
+    """`path` as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _is_secure(value: Any) -> bool:

@@ -1,0 +1,185 @@
+"""A real Gitea for the twin: the binary `make twin` builds from code.gitea.io/gitea (at
+versions.giteaApp, or the nearest version the Go module proxy serves: the tests name it), run with
+the configuration the pinned chart renders for the program's values (its `gitea-inline-config`
+Secret, paths moved into a temporary directory), the admin account of the program's `gitea-admin`
+Secret and the SSH host key of its `gitea-ssh-host-key` Secret, on a loopback address of its own
+that the program's in-cluster names resolve to for the processes that use them (tests/twin/names.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from tests import charts
+from tests.pins import VERSIONS
+from tests.twin import names
+from tests.twin.versions import cache_root
+
+HTTP_HOST = "gitea-http.gitea.svc.cluster.local"
+SSH_HOST = "gitea-ssh.gitea.svc.cluster.local"
+
+
+class Missing(Exception):
+    """The Gitea binary was not built (no Go, or the proxy refused the module)."""
+
+
+# versions.giteaApp → the version the Go module proxy serves nearest to it (code.gitea.io/gitea is
+# served at v1.26.0 and v1.27.3 only; the API and git transport the seed uses are the same)
+SERVED = {"1.25.5": "1.26.0"}
+
+
+def version() -> str:
+    return SERVED.get(VERSIONS["giteaApp"], VERSIONS["giteaApp"])
+
+
+def build_dir() -> Path:
+    return cache_root() / f"gitea-v{version()}"
+
+
+def binary() -> tuple[Path, str]:
+    """The built Gitea and the version it was built at."""
+    if not (build_dir() / "gitea").is_file():
+        raise Missing(f"no Gitea built at {build_dir()} (run `make twin`; it needs Go and the module proxy)")
+    return build_dir() / "gitea", version()
+
+
+def secret_data(rec, name: str) -> dict[str, str]:
+    """A Secret the program registers, by its Kubernetes name: its stringData."""
+    (secret,) = [r for r in rec.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"].get("name") == name]
+    return secret.inputs["stringData"]
+
+
+def chart_config(rec) -> dict[str, dict[str, str]]:
+    """app.ini sections as the pinned chart renders them for the program's values."""
+    (inline,) = [o for o in charts.render(rec.named("gitea-release"))
+                 if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-inline-config")]
+    sections: dict[str, dict[str, str]] = {}
+    for section, body in inline["stringData"].items():
+        sections[section] = dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+    return sections
+
+
+def app_ini(rec, root: Path, address: str) -> str:
+    """The chart's configuration with its paths moved under `root`, listening on `address`."""
+    config = chart_config(rec)
+    server, repository = config["server"], config["repository"]
+    server["APP_DATA_PATH"] = str(root / "data")
+    server["SSH_SERVER_HOST_KEYS"] = str(root / "ssh" / Path(server["SSH_SERVER_HOST_KEYS"]).name)
+    server["HTTP_ADDR"] = server["SSH_LISTEN_HOST"] = address
+    server["STATIC_ROOT_PATH"] = str(build_dir())  # options/ and templates/ from the module (no bindata)
+    # the SSH user clones use: the image's RUN_USER, git (this process runs as root; the built-in
+    # server takes its user from RUN_USER unless told: modules/setting/ssh.go)
+    server["BUILTIN_SSH_SERVER_USER"] = "git"
+    repository["ROOT"] = str(root / "repositories")
+    config["database"]["PATH"] = str(root / "data" / "gitea.db")
+    config.setdefault("log", {}).update({"MODE": "file", "ROOT_PATH": str(root / "log"), "LEVEL": "Info"})
+    config["security"].update({"SECRET_KEY": "twin-secret-key", "INTERNAL_TOKEN": "twin-internal-token-" + "x" * 80})
+    general = config.pop("_generals_", {})
+    general.update({"RUN_USER": "root", "WORK_PATH": str(root)})
+    lines = [f"{k} = {v}" for k, v in sorted(general.items())]
+    for section, values in sorted(config.items()):
+        lines += ["", f"[{section}]", *(f"{k} = {v}" for k, v in sorted(values.items()))]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Gitea:
+    root: Path
+    version: str
+    address: str  # where it listens (HTTP 3000, SSH 2222)
+    resolving: list[str]  # runs a command with the in-cluster names resolving to it
+    admin: tuple[str, str]
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        """Its in-cluster URL, as the seed Job and Flux use it."""
+        return f"http://{HTTP_HOST}:3000"
+
+    @property
+    def direct(self) -> str:
+        """Its URL for the test itself (no name resolution)."""
+        return f"http://{self.address}:3000"
+
+    def api(self, path: str, user: Optional[tuple[str, str]] = None):
+        """GET /api/v1<path> as the admin (or `user`): the decoded JSON, or None on 404."""
+        import base64
+        import json
+        import urllib.error
+
+        name, password = user or self.admin
+        request = urllib.request.Request(f"{self.direct}/api/v1{path}", headers={
+            "Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.load(answer)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def sql(self, query: str) -> list[tuple]:
+        """Gitea's own database (sqlite), read-only: what it stored."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(f"file:{self.root / 'data' / 'gitea.db'}?mode=ro", uri=True)) as db:
+            return db.execute(query).fetchall()
+
+
+def environment() -> dict[str, str]:
+    # Gitea refuses to run as root unless told that is meant (modules/setting/setting.go
+    # loadRunModeFrom at v1.26.0); the tests run as root, the chart runs it as uid 1000
+    return {"PATH": "/usr/bin:/bin", "HOME": "/root", "GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT": "true"}
+
+
+@contextlib.contextmanager
+def running(rec, root: Path) -> Iterator[Gitea]:
+    """Gitea with the program's config, admin and host key; stopped afterwards."""
+    binary_path, version = binary()
+    address = names.loopback()
+    resolving = names.resolving({HTTP_HOST: address, SSH_HOST: address}, root / "names")
+    (root / "ssh").mkdir(parents=True)
+    for file, content in secret_data(rec, "gitea-ssh-host-key").items():
+        (root / "ssh" / file).write_text(content)
+        (root / "ssh" / file).chmod(0o600)
+    (root / "app.ini").write_text(app_ini(rec, root, address))
+    admin = secret_data(rec, "gitea-admin")
+    user, password = admin["username"], admin["password"]
+    email = rec.named("gitea-release").inputs["values"]["gitea"]["admin"]["email"]
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([str(binary_path), "--config", str(root / "app.ini"), "--work-path", str(root), *args],
+                              capture_output=True, text=True, env=environment(), timeout=300)
+        assert done.returncode == 0, f"gitea {args[0]}: {done.stdout}{done.stderr}"
+
+    # what the chart's init containers do (configure_gitea.sh): migrate, then the admin account
+    cli("migrate")
+    cli("admin", "user", "create", "--admin", "--username", user, "--password", password, "--email", email,
+        "--must-change-password=false")
+    out = open(root / "gitea.out", "w")
+    process = subprocess.Popen([str(binary_path), "web", "--config", str(root / "app.ini"), "--work-path", str(root)],
+                               stdout=out, stderr=subprocess.STDOUT, env=environment())
+    gitea = Gitea(root, version, address, resolving, (user, password), process)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{gitea.direct}/api/healthz", timeout=5)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"Gitea {version} did not start: {(root / 'gitea.out').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield gitea
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+        if process.poll() is None:
+            process.kill()
+        out.close()
