@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import dns, remote
+from components import dns, remote, upgrade
 from components.bucket import BackupAccess
 from components.kube import InCluster
 
@@ -126,6 +126,7 @@ class CertManagerArgs:
     wildcard_tls: tuple[str, str]  # (namespace, name) of the wildcard certificate's Secret
     after: Sequence[pulumi.Resource]  # the pod network
     admin_host: remote.Host  # a controller: `k0s kubectl` reads the running version there
+    publish_ingress: bool = True  # *.<domain> → the ingress address in the zone (false: DNS-01 only)
     restore: Optional[CertificateRestore] = None  # a rebuilt cluster gets its certificates back
 
 
@@ -194,14 +195,8 @@ class CertManager(pulumi.ComponentResource):
             string_data={"tls.crt": args.ca_cert_pem, "tls.key": args.ca_key_pem},
             opts=in_cluster,
         )
-        checked = remote.run(
-            f"{name}-upgrade-check",
-            args.admin_host,
-            "release-upgrade-check.sh",
-            env={"COMPONENT": "cert-manager", "WORKLOAD": f"{NAMESPACE}/deployment/cert-manager", "VERSION": args.version},
-            # why: reads the running controller through the API (up once the pod network is)
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-        )
+        checked = upgrade.release_check(name, self, args.admin_host, "cert-manager",
+                                        f"{NAMESPACE}/deployment/cert-manager", args.version, args.after)
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cert-manager",
@@ -271,6 +266,9 @@ class CertManager(pulumi.ComponentResource):
             opts=cluster.opts(self, depends_on=[issuers[args.acme_server], *restored]),
         )
 
-        # Every name under the domain reaches the shared ingress (Cilium's fixed pool address).
-        dns.publish(f"{name}-ingress", args.zone_id, args.domain, f"*.{args.domain}", [args.ingress_ip], parent=self)
+        # Every name under the domain reaches the shared ingress (Cilium's fixed pool address),
+        # unless the zone is for DNS-01 only.
+        if args.publish_ingress:
+            dns.publish(f"{name}-ingress", args.zone_id, args.domain, f"*.{args.domain}", [args.ingress_ip],
+                        parent=self)
         self.register_outputs({"defaultIssuer": self.default_issuer})

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import remote
+from components import remote, upgrade
 from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:network:Cilium"
@@ -96,14 +96,8 @@ class Cilium(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         cluster = args.cluster
         values = helm_values(args)
-        checked = remote.run(
-            f"{name}-upgrade-check",
-            args.admin_host,
-            "release-upgrade-check.sh",
-            env={"COMPONENT": "Cilium", "WORKLOAD": f"{NAMESPACE}/daemonset/cilium", "VERSION": args.version},
-            # why: reads the running agents through the API the control plane serves
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-        )
+        checked = upgrade.release_check(name, self, args.admin_host, "Cilium", f"{NAMESPACE}/daemonset/cilium",
+                                        args.version, args.after)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="cilium",

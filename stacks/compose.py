@@ -87,7 +87,7 @@ def build(cfg: StackConfig) -> Cluster:
     dns = DnsZone(
         "dns",
         DnsZoneArgs(domain=cfg.domain, create_zone=cfg.dns.create_zone, zone_id=cfg.dns.zone_id,
-                    protect=protect or cfg.dns.keep_zone, api_targets=tuple(cfg.api_targets)),
+                    protect=protect or cfg.dns.keep_zone, api_targets=tuple(cfg.api_targets) if cfg.dns.publish_records else ()),
     )
     ca = InternalCa("ca", InternalCaArgs(common_name=f"{cfg.domain} internal CA", protect=protect))
     acme = AcmeAccount("acme", AcmeAccountArgs(protect=protect))
@@ -221,6 +221,7 @@ def build(cfg: StackConfig) -> Cluster:
             # why: cert-manager's pods need the pod network
             after=[cilium],
             admin_host=k0s.admin_host,
+            publish_ingress=cfg.dns.publish_records,
             restore=CertificateRestore(admin_host=k0s.admin_host, access=bucket.access) if bucket else None,
         ),
         # why: stage order: in-cluster TLS comes up on a working pod network, with the zone in place

@@ -53,6 +53,9 @@ class DnsConfig(_Model):
     keep_zone: bool = Field(
         False, description="Protect the created zone even in a throwaway stack: `pulumi destroy --exclude-protected` "
         "then `pulumi up` rebuilds around the same zone, so name-server delegation is done once.")
+    publish_records: bool = Field(
+        True, description="Publish api.<domain> and *.<domain> A records in the zone; false keeps the zone for "
+        "DNS-01 only (no addresses in public DNS: resolve those names in your own DNS).")
 
 
 HostKey = Annotated[str, AfterValidator(v.host_key)]

@@ -11,6 +11,7 @@ Preview mode leaves computed outputs unknown, as a first `pulumi preview` does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from pathlib import Path
@@ -91,9 +92,10 @@ def preview(request) -> Recording:
     return run_stack(request.param, preview=True)
 
 
-@pytest.fixture
-def aws():
-    """A moto server on 127.0.0.1 (an ephemeral port); calling the fixture gives a boto3 client."""
+@contextlib.contextmanager
+def moto_server():
+    """A moto server on 127.0.0.1 (an ephemeral port), from an empty account; yields a function
+    that gives a boto3 client for a service (its `url` attribute: the server's)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -108,8 +110,17 @@ def aws():
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     client.url = f"http://{host}:{port}"
-    yield client
-    server.stop()
+    try:
+        yield client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws():
+    """moto_server() for one test."""
+    with moto_server() as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

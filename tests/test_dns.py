@@ -101,3 +101,18 @@ def test_builds_from_its_args_alone():
                                                              api_targets=("2001:db8::10", "192.0.2.10"))))
     kinds = {r.inputs["type"]: r.inputs["records"] for r in rec.of_type(RECORD)}
     assert kinds == {"A": ["192.0.2.10"], "AAAA": ["2001:db8::10"]}
+
+
+def test_a_zone_for_dns01_only_publishes_no_address():
+    """dns.publishRecords: false: no A record (api.<domain>, *.<domain>) goes into public DNS; the
+    zone stays, and cert-manager's DNS-01 still writes its challenges there."""
+    from tests.conftest import run_with
+
+    rec = run_with(stack="prod", preview=False, dns={"publishRecords": False})
+    assert rec.of_type("aws:route53/record:Record") == []
+    assert rec.of_type("aws:route53/zone:Zone")
+    issuer = rec.named("cert-manager-letsencrypt-production").inputs["spec"]["acme"]["solvers"][0]["dns01"]["route53"]
+    assert issuer["hostedZoneID"]
+    published = run_with(stack="prod", preview=False)
+    assert sorted(r.inputs["name"] for r in published.of_type("aws:route53/record:Record")) == [
+        "*.k8s.example.org", "api.k8s.example.org"]

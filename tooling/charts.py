@@ -29,7 +29,6 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from string import Template
 from urllib.parse import urlparse
 
 import yaml
@@ -78,16 +77,9 @@ def offline_dir() -> Path | None:
 def pinned() -> list[Chart]:
     """The charts the program installs, from its own Helm releases (the example stack, which
     installs every optional chart: local-path-provisioner included)."""
-    from tooling import offline, scaffold, stackfile
+    from tooling import scaffold
 
-    with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-        template = (scaffold.TEMPLATES / "Pulumi.stack.yaml").read_text()
-        (project / "Pulumi.example.yaml").write_text(Template(template).substitute(stack="example"))
-        config, secret = stackfile.read("example", project)
-    config["cluster-bootstrap:flux"] = '{"path": "clusters/dev"}'
-    rec = offline.run("example", preview=True, config=config, secret_keys=secret)
+    rec = scaffold.example_run()
     charts = []
     for release in rec.of_type("kubernetes:helm.sh/v3:Release"):
         chart, version = release.inputs["chart"], release.inputs["version"]

@@ -4,10 +4,8 @@ docs/configuration.md, from the config model, and the stage graph in README.md, 
 from __future__ import annotations
 
 import sys
-import tempfile
 import typing
 from pathlib import Path
-from string import Template
 
 import yaml
 from pydantic import BaseModel, SecretStr
@@ -96,17 +94,9 @@ def section() -> str:
 
 def stage_graph() -> str:
     """The README's picture of the stages: the program run on the stack `make stack` scaffolds."""
-    from tooling import graph, offline, scaffold, stackfile
+    from tooling import graph, scaffold
 
-    with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-        template = (scaffold.TEMPLATES / "Pulumi.stack.yaml").read_text()
-        (project / "Pulumi.example.yaml").write_text(Template(template).substitute(stack="example"))
-        config, secret = stackfile.read("example", project)
-    # Flux's path must exist in gitops/; the scaffold would have written clusters/example.
-    config["cluster-bootstrap:flux"] = '{"path": "clusters/dev"}'
-    rec = offline.run("example", preview=True, config=config, secret_keys=secret)
+    rec = scaffold.example_run()
     return f"{GRAPH_BEGIN}\n```mermaid\n{graph.to_stage_mermaid(rec)}```\n{GRAPH_END}"
 
 

@@ -63,3 +63,21 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def example_run():
+    """The program's preview on the stack `make stack` scaffolds (in a temporary project; its
+    Flux path pointed at gitops/clusters/dev, which exists): what the README's picture and
+    `make charts` read the program's layers and charts from."""
+    import tempfile
+
+    from tooling import offline, stackfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+        template = (TEMPLATES / "Pulumi.stack.yaml").read_text()
+        (project / "Pulumi.example.yaml").write_text(Template(template).substitute(stack="example"))
+        config, secret = stackfile.read("example", project)
+    config["cluster-bootstrap:flux"] = '{"path": "clusters/dev"}'
+    return offline.run("example", preview=True, config=config, secret_keys=secret)

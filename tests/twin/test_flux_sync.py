@@ -16,7 +16,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,25 +80,6 @@ def user_adds_an_encrypted_secret(running, env: dict, work: Path) -> str:
     return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def moto(stack: contextlib.ExitStack):
-    """moto's S3 on loopback with the program's bucket (the seed Job looks for a backup there)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    stack.callback(server.stop)
-    host, port = server.get_host_and_port()
-    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))
-
-    def client(service: str):
-        return boto3.client(service, endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    client.url = f"http://{host}:{port}"
-    return client
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Gitea seeded by the seed Job, with a user's encrypted Secret pushed; the twin with Flux's CRDs
@@ -110,12 +90,13 @@ def world(tmp_path_factory):
         flux.require()
     except (controlplane.Missing, gitea.Missing, flux.Missing) as missing:
         pytest.skip(f"twin: {missing}")
+    from tests.conftest import moto_server
     from tests.test_backup import Bucket
 
     rec = record("dev")
     root = tmp_path_factory.mktemp("flux")
     with contextlib.ExitStack() as stack:
-        bucket = Bucket(moto(stack), rec)
+        bucket = Bucket(stack.enter_context(moto_server()), rec)
         server = stack.enter_context(gitea.running(rec, root / "gitea"))
         seeded = jobs.run(rec, "gitea-seed", root / "seed", server.resolving,
                           {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **bucket.credentials()})
