@@ -8,7 +8,7 @@
 #                  step set earlier and LABELS no longer names are removed); ROLLOUT recorded on it;
 #   ACTION=remove  the node leaves: drain it and delete its Node, before its k0s is reset.
 # Env: ACTION, NODE (Kubernetes node name; empty for a controller that runs no kubelet), ROLLOUT,
-# LABELS ("k=v,k2=v2"), WAIT_SECONDS (default 600). Secret, from stdin: JOIN_TOKEN.
+# LABELS ("k=v,k2=v2"), WAIT_SECONDS (default 600), DRAIN_TIMEOUT (default 300s). Secret, from stdin: JOIN_TOKEN.
 set -euo pipefail
 : "${ACTION:?ACTION is required}"
 WAIT_SECONDS="${WAIT_SECONDS:-600}"
@@ -19,7 +19,8 @@ kubectl() { k0s kubectl "$@"; }
 ROLLOUT_KEY=cluster-bootstrap/rollout
 DRAINED_KEY=cluster-bootstrap/drained-for
 LABELS_KEY=cluster-bootstrap/labels
-DRAIN=(--force --grace-period=120 --timeout=300s --delete-emptydir-data --ignore-daemonsets)
+# k0sctl's drain options; DRAIN_TIMEOUT (default 300s, k0sctl's) bounds how long an eviction is retried
+DRAIN=(--force --grace-period=120 "--timeout=${DRAIN_TIMEOUT:-300s}" --delete-emptydir-data --ignore-daemonsets)
 deadline=$((SECONDS + WAIT_SECONDS))
 
 annotation() { kubectl get node "$NODE" -o "jsonpath={.metadata.annotations['$1']}" 2>/dev/null || true; }
