@@ -42,9 +42,12 @@ def build_dir() -> Path:
 
 
 def binary() -> tuple[Path, str]:
-    """The built Gitea and the version it was built at."""
+    """The built Gitea and the version it was built at (Missing also where the in-cluster names
+    cannot be made to resolve: no root or no `unshare`)."""
     if not (build_dir() / "gitea").is_file():
         raise Missing(f"no Gitea built at {build_dir()} (run `make twin`; it needs Go and the module proxy)")
+    if not names.available():
+        raise Missing("resolving the program's in-cluster names needs root and util-linux's `unshare`")
     return build_dir() / "gitea", version()
 
 

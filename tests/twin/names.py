@@ -25,9 +25,13 @@ def loopback() -> str:
     return f"127.77.{os.getpid() % 250 + 1}.{next(_next) % 250 + 1}"
 
 
+def available() -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
 def resolving(hosts: Mapping[str, str], directory: Path) -> list[str]:
     """The command prefix that runs a program with `hosts` (name → address) in its /etc/hosts."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
+    if not available():
         raise Unavailable("resolving the program's in-cluster names needs root and util-linux's `unshare`")
     directory.mkdir(parents=True, exist_ok=True)
     file = directory / "hosts"
