@@ -98,6 +98,9 @@ def test_backup_wipe_restore_brings_back_the_same_ca_key_and_etcd_data(bucket, f
     assert "done: unchanged" in again.stderr and f"restored before from {key}" in again.stderr
     assert not [c for c in log_lines(controller)[calls:] if c.startswith(MUTATING)]
     assert state(controller) == (ca, db)
+    # A later reset (destroy, or the node leaving) forgets the restore: a rebuilt host restores again.
+    assert fleet.run("k0s-reset.sh", controller, ROLE="controller").returncode == 0
+    assert not (controller / "var/lib/cluster-bootstrap/k0s-restored-from").exists()
 
 
 def test_a_named_backup_is_restored_and_a_missing_one_refused(bucket, fleet):
