@@ -169,6 +169,15 @@ def test_a_failed_upload_fails_the_run_and_leaves_no_archive(bucket, fleet):
     assert etcd_keys(bucket) == []
 
 
+def test_a_controller_whose_k0s_is_down_fails_the_run(bucket, fleet):
+    controller = fleet.first_controller()
+    fleet.k0s(controller, "stop")
+    with enforced():
+        done = fleet.run("etcd-backup.sh", controller, bucket.credentials(), **backup_env(bucket, "cp-1"))
+    assert done.returncode != 0 and "cannot list etcd members" in done.stderr
+    assert etcd_keys(bucket) == []
+
+
 def test_the_timer_is_installed_once_and_removed(bucket, fleet):
     rec = run_stack("dev", preview=False)
     script, env = rendered(rec, "gitops-backup-etcd-dev-1")

@@ -14,7 +14,9 @@ bin="$ROOT/usr/local/bin/k0s"
 command -v age >/dev/null 2>&1 || die "age is not installed (apt-get install age; dnf install age)"
 
 members="$("$bin" etcd member-list)" || die "cannot list etcd members (is k0s running here?)"
-uploader="$(printf '%s' "$members" | grep -o '"[^"]*":"https://' | cut -d'"' -f2 | LC_ALL=C sort | head -n 1)"
+# {"members":{"<name>":"<peer URL>",…}} (k0s cmd/etcd/list.go); a member added but not yet started
+# has no name yet, and is left out
+uploader="$(printf '%s' "$members" | grep -o '"[^"]\+":"https://' | cut -d'"' -f2 | LC_ALL=C sort | head -n 1)"
 if [ "$uploader" != "$NODE_NAME" ]; then
   log "skipped: etcd member ${uploader:-?} uploads this run (the member whose name sorts first)"
   exit 0
