@@ -5,11 +5,14 @@ Gitea, the platform stage's restore step recreates the Secrets before their Cert
 
 The job reads Gitea with its admin account and exactly the Secrets it backs up (RBAC `get` on
 those names, nothing else). When it last succeeded: the CronJob's `status.lastSuccessfulTime`,
-and the object `last-good-backup` in the bucket.
+and the object `last-good-backup` in the bucket. And on every controller a systemd timer backs up
+etcd and the cluster PKI (`k0s backup`), encrypted with age before it leaves the host, to
+etcd/<node>/<time>.tar.gz.age; `k0s.restoreFrom` restores one (components/k0s.py).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -17,13 +20,14 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import shell
+from components import remote, shell
 from components.bucket import BackupAccess
 from components.kube import JOB_CONTAINER_SECURITY, JOB_POD_SECURITY, InCluster, from_secret
 
 TYPE = "cluster-bootstrap:gitops:Backup"
 NAME = "gitops-backup"
 SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitops-backup.sh"  # runs in the cluster
+ETCD_SCRIPT = "etcd-backup.sh"  # what each controller's timer runs (components/scripts)
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "cluster-bootstrap"}
 
 
@@ -40,6 +44,11 @@ class BackupArgs:
     access: BackupAccess
     cluster: InCluster
     after: Sequence[pulumi.Resource]  # the seeded repository (and what the Secrets' namespaces need)
+    # etcd and the cluster PKI: a systemd timer on each controller (name, host), encrypting to the recipient
+    controllers: Sequence[tuple[str, remote.Host]] = ()
+    etcd_schedule: str = "*-*-* 03:00:00"  # OnCalendar, UTC
+    age_recipient: pulumi.Input[str] = ""
+    controllers_after: Sequence[pulumi.Resource] = ()  # k0s runs on them
 
 
 class Backup(pulumi.ComponentResource):
@@ -124,4 +133,16 @@ class Backup(pulumi.ComponentResource):
             },
             opts=first,
         )
+        etcd_program = base64.b64encode(remote.program(ETCD_SCRIPT).encode()).decode()
+        for node, host in args.controllers:
+            env: dict[str, pulumi.Input[str]] = {"NODE_NAME": node, "SCHEDULE": args.etcd_schedule,
+                                                 "AGE_RECIPIENT": args.age_recipient, "S3_URL": args.access.url,
+                                                 "S3_REGION": args.access.region, "PROGRAM_B64": etcd_program}
+            remote.run(
+                f"{name}-etcd-{node}", host, "etcd-backup-timer.sh", env=env,
+                secret_env={"AWS_ACCESS_KEY_ID": args.access.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY": args.access.secret_access_key},
+                delete=("etcd-backup-timer.sh", {"ACTION": "remove"}),
+                # why: `k0s backup` needs k0s running on the controller
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.controllers_after)))
         self.register_outputs({})

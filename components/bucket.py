@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components.kube import from_secret
 
+ETCD_PREFIX = "etcd/"  # where the controllers' etcd backups go
 TYPE = "cluster-bootstrap:backup:BackupBucket"
 CREDENTIALS_KEYS = ("access-key-id", "secret-access-key")
 
@@ -133,6 +134,14 @@ class BackupBucket(pulumi.ComponentResource):
                 "filter": {},  # the whole bucket
                 "noncurrent_version_expiration": {"noncurrent_days": args.retain_days},
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }, {
+                # Each etcd backup is an object of its own (etcd/<node>/<time>.tar.gz.age), never
+                # replaced: it expires after retain_days (a delete marker; the rule above then
+                # removes the version), so the controllers' timers do not pile up backups for ever.
+                "id": "expire-etcd-backups",
+                "status": "Enabled",
+                "filter": {"prefix": ETCD_PREFIX},
+                "expiration": {"days": args.retain_days},
             }],
             opts=setting())
         aws.s3.BucketPolicy(

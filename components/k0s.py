@@ -32,6 +32,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import remote
+from components.bucket import BackupAccess
 from components.kube import InCluster
 
 TYPE = "cluster-bootstrap:k0s:K0sCluster"
@@ -65,6 +66,15 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Restore:
+    """k0s.restoreFrom: the first controller restores etcd and the PKI from this backup first."""
+
+    source: str  # latest, or an object key etcd/<node>/<time>.tar.gz.age
+    access: "BackupAccess"
+    age_identity: pulumi.Input[str]  # secret: what the backups are encrypted to
+
+
+@dataclass(frozen=True)
 class K0sClusterArgs:
     version: str
     members: Sequence[Member]  # the first controller among them creates the cluster
@@ -82,6 +92,7 @@ class K0sClusterArgs:
     worker_disruption_percent: int = 10
     kubeconfig_renewal: pulumi.Input[str] = ""  # a new value mints a new client certificate (1 year)
     hosts_gone: bool = False  # forget the cluster's objects on destroy instead of reaching them
+    restore: Optional[Restore] = None  # k0s.restoreFrom
 
 
 def k0s_config(args: K0sClusterArgs, member: Member) -> dict:
@@ -204,8 +215,21 @@ class K0sCluster(pulumi.ComponentResource):
                         secret_env={"JOIN_TOKEN": token_step.stdout} if token_step is not None else None,
                         delete=("k8s-node.sh", {"ACTION": "remove", "NODE": node}) if leaves else None)
 
-        # why: the host is prepared, trusts the CA, and has this k0s version staged
-        self.anchor = first_install = join(first, None, depends_on=[first.ready])
+        first_after: list[pulumi.Resource] = [first.ready]
+        if args.restore is not None:
+            restore = args.restore
+            first_after.append(step(
+                f"{first.name}-restore", first.host, "k0s-restore.sh",
+                env={"RESTORE_FROM": restore.source, "K0S_VERSION": args.version,
+                     "S3_URL": restore.access.url, "S3_REGION": restore.access.region},
+                secret_env={"AWS_ACCESS_KEY_ID": restore.access.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY": restore.access.secret_access_key,
+                            "AGE_IDENTITY": restore.age_identity},
+                # why: `k0s restore` runs the staged binary on a prepared host, before k0s is installed
+                depends_on=[first.ready]))
+        # why: the host is prepared, trusts the CA, and has this k0s version staged; with
+        # k0s.restoreFrom, etcd and the PKI are restored first (k0s then starts the restored etcd)
+        self.anchor = first_install = join(first, None, depends_on=first_after)
         step_of: dict[str, pulumi.Resource] = {first.name: first_install}
         # why: labels and the Node's schedulability follow the first controller's join
         ready(first, None, depends_on=[first_install])

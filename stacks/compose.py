@@ -16,7 +16,7 @@ from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
 from components.flux import Flux, FluxArgs
 from components.gitea import Gitea, GiteaArgs
-from components.k0s import K0sCluster, K0sClusterArgs, Member
+from components.k0s import K0sCluster, K0sClusterArgs, Member, Restore
 from components.node import Jump, Node, NodeArgs, SshAccess, host_of
 from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
 from components.sops import SECRET_NAME as SOPS_SECRET
@@ -121,8 +121,9 @@ def build(cfg: StackConfig) -> Cluster:
                 binary_path=cfg.k0s.binary_path,
                 airgap_bundle=cfg.k0s.airgap_bundle,
                 gone=cfg.hosts_gone,
-                # the first controller runs the certificate restore step, which signs S3 requests
-                signs_s3=cfg.backup.enabled and n is cfg.controllers[0],
+                # the first controller runs the certificate restore step (and k0s.restoreFrom's),
+                # and every controller's etcd backup timer: both sign S3 requests
+                signs_s3=cfg.backup.enabled and n.is_controller,
                 # why: a skipped k0s minor or a downgrade is refused before any host changes
                 after=[version_check],
             ),
@@ -156,6 +157,9 @@ def build(cfg: StackConfig) -> Cluster:
             # expiry, as this stack's last outputs record it: any other run changes nothing.
             kubeconfig_renewal=renewal.previous_record().apply(lambda p: renewal.key(p, renewal.now())),
             hosts_gone=cfg.hosts_gone,
+            restore=Restore(source=cfg.k0s.restore_from, access=bucket.access,
+                            age_identity=pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip()))
+            if cfg.k0s.restore_from and bucket and cfg.sops.age_key else None,
         ),
     )
 
@@ -303,6 +307,10 @@ def build(cfg: StackConfig) -> Cluster:
                 cluster=k0s.cluster,
                 # why: it backs up the repository the seed Job pushed (and Certificates' Secrets)
                 after=[gitea.source.seeded, cert_manager],
+                controllers=[(n.name, node.host) for n, node in zip(cfg.nodes, nodes) if n.is_controller],
+                etcd_schedule=cfg.backup.etcd_schedule,
+                age_recipient=sops.recipient,
+                controllers_after=[k0s],
             ),
             # why: stage order: backups start once the repository is seeded (children repeat it)
             opts=pulumi.ResourceOptions(depends_on=[gitea]),

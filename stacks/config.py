@@ -126,6 +126,11 @@ class K0sConfig(_Model):
         "https://github.com/k0sproject/k0s/releases/download/{version}/k0s-{version}-{arch}",
         description="k0s binary URL template ({version}, {arch}); point it at a mirror.",
     )
+    restore_from: Optional[Annotated[str, AfterValidator(v.restore_source)]] = Field(
+        None, description="Restore etcd and the cluster PKI from an encrypted etcd backup in the backup bucket "
+        "(`latest`, or an object key etcd/<node>/<time>.tar.gz.age) on the first controller before k0s is "
+        "installed there; one-shot: a host that already runs a cluster refuses it. Needs sops.ageKey (docs/rebuild.md)."
+    )
     api_proxy: Optional[Annotated[str, AfterValidator(v.proxy_url)]] = Field(
         None, description="Proxy (socks5://, http://) Pulumi and kubectl reach the API through, e.g. an "
         "`ssh -D` tunnel via the bastion; written into the kubeconfig as proxy-url."
@@ -185,7 +190,11 @@ class BackupConfig(_Model):
                           "bucket of the stack's (stage 0), and restore them into a rebuilt cluster.")
     schedule: Annotated[str, AfterValidator(v.cron_schedule)] = Field(
         "23 */6 * * *", description="When the in-cluster backup CronJob runs (cron, UTC).")
-    retain_days: int = Field(30, ge=1, le=3650, description="Days S3 keeps a replaced backup's older versions.")
+    retain_days: int = Field(30, ge=1, le=3650, description="Days S3 keeps a replaced backup's older versions, "
+                             "and each etcd backup (etcd/…) before it expires.")
+    etcd_schedule: Annotated[str, AfterValidator(v.on_calendar)] = Field(
+        "*-*-* 03:00:00", description="When each controller's systemd timer backs up etcd and the cluster PKI, "
+        "encrypted to the stack's age recipient (systemd OnCalendar, UTC; one controller uploads per run).")
     keep_bucket: bool = Field(
         False, description="Protect the bucket even in a throwaway stack (prod protects it anyway): it survives "
         "`pulumi destroy --exclude-protected`, and the rebuilt cluster restores from it.")
@@ -313,6 +322,14 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
             f"through {ssh.bastion.host}; open a tunnel (`ssh -N -D 1080 {ssh.bastion.user or ssh.user}@"
             f"{ssh.bastion.host}`) and set k0s.apiProxy: socks5://127.0.0.1:1080, or set k0s.apiAddress to an "
             "API address this machine reaches directly"))
+    backup: Optional[BackupConfig] = parts.get("backup")
+    sops: Optional[SopsConfig] = parts.get("sops")
+    if k0s is not None and k0s.restore_from:
+        if backup is not None and not backup.enabled:
+            problems.append(Problem("k0s.restoreFrom", "needs backup.enabled: true (the backups are in its bucket)"))
+        if sops is not None and sops.age_key is None:
+            problems.append(Problem("k0s.restoreFrom", "needs sops.ageKey: the etcd backups are encrypted to the "
+                                    "stack's age identity, which the restore must be given (docs/rebuild.md)"))
     storage: Optional[StorageConfig] = parts.get("storage")
     if storage is not None and storage.storage_class and "local_path" in storage.model_fields_set:
         problems.append(Problem("storage.localPath", "only used when the storage layer installs "

@@ -355,3 +355,31 @@ def local_file(value: str) -> str:
     if not Path(value).expanduser().is_file():
         raise ValueError(f"{value!r}: no such file on this machine")
     return str(Path(value).expanduser())
+
+
+CALENDAR_SHORTHANDS = {"minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually", "quarterly",
+                       "semiannually"}
+_WEEKDAYS = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+_CALENDAR = re.compile(
+    rf"^(?:{_WEEKDAYS}(?:(?:\.\.|,){_WEEKDAYS})*\s+)?"  # weekdays: Mon, Mon..Fri, Sat,Sun
+    r"(?:[0-9*][0-9*,./~-]*\s+)?"  # date: *-*-*, 2026-*-01, *-*~1
+    r"[0-9*][0-9*,/]*:[0-9*][0-9*,/]*(?::[0-9*][0-9*,./]*)?$",  # time: 03:00, 03:00:00, *:0/15
+    re.IGNORECASE)
+
+
+def on_calendar(value: str) -> str:
+    """A systemd OnCalendar expression (systemd.time(7)) without a time zone (UTC is appended):
+    a shorthand (daily) or '[weekdays] [date] time'."""
+    text = value.strip()
+    if text.lower() in CALENDAR_SHORTHANDS or _CALENDAR.match(text):
+        return text
+    raise ValueError(f"{value!r} is not a systemd OnCalendar expression; e.g. '*-*-* 03:00:00', 'daily', "
+                     "'Mon..Fri 02:30' (UTC; no time zone)")
+
+
+def restore_source(value: str) -> str:
+    """`latest`, or the key of one etcd backup in the bucket: etcd/<node>/<time>.tar.gz.age."""
+    if value == "latest" or re.fullmatch(r"etcd/[a-z0-9.-]+/[0-9]{8}T[0-9]{6}Z\.tar\.gz\.age", value):
+        return value
+    raise ValueError(f"{value!r} is neither 'latest' nor a backup's key like "
+                     "'etcd/cp-1/20261126T030000Z.tar.gz.age' (list them: aws s3 ls s3://<bucket>/etcd/ --recursive)")

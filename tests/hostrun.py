@@ -16,7 +16,8 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 MUTATING = ("modprobe", "sysctl", "hostnamectl", "update-ca-certificates", "curl", "shutdown", "ip link delete",
             "ip netns delete", "k0s install", "k0s start", "k0s stop", "k0s reset", "k0s etcd leave",
             "k0s token invalidate", "k0s kubectl cordon", "k0s kubectl uncordon", "k0s kubectl drain",
-            "k0s kubectl label", "k0s kubectl annotate", "k0s kubectl delete")
+            "k0s kubectl label", "k0s kubectl annotate", "k0s kubectl delete", "k0s restore",
+            "systemctl daemon-reload", "systemctl enable", "systemctl disable")
 
 
 def new_host(root: Path) -> Path:

@@ -146,9 +146,12 @@ def test_the_bucket_is_private_versioned_encrypted_and_forgets_old_versions(up):
     assert up.named("backup-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
     (rule,) = up.named("backup-encryption").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    (lifecycle,) = up.named("backup-lifecycle").inputs["rules"]
+    lifecycle, etcd = up.named("backup-lifecycle").inputs["rules"]
     assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {}
     assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+    # each etcd backup is an object of its own, never replaced: it must expire while current
+    assert etcd["status"] == "Enabled" and etcd["filter"] == {"prefix": "etcd/"}
+    assert etcd["expiration"] == {"days": 30}
     block = up.named("backup-public-access").inputs
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                           "restrictPublicBuckets"))
@@ -182,12 +185,14 @@ def test_the_certificate_waits_for_the_restore_step(rec):
         assert restore.inputs["connection"]["host"] == first
 
 
-def test_only_the_first_controller_must_have_a_curl_that_signs_s3(rec):
+def test_every_controller_and_no_worker_must_have_a_curl_that_signs_s3(rec):
+    """The first controller restores certificates; every controller's etcd backup timer uploads."""
     nodes = [r for r in rec.of_type("command:remote:Command") if r.name.endswith("-prepare")]
-    first = "node-dev-1-prepare" if rec.stack == "dev" else "node-cp-1-prepare"
-    assert first in {n.name for n in nodes}
+    controllers = {"dev": {"node-dev-1-prepare"},
+                   "prod": {"node-cp-1-prepare", "node-cp-2-prepare", "node-cp-3-prepare"}}[rec.stack]
+    assert controllers <= {n.name for n in nodes}
     for node in nodes:
-        assert ("CURL_SIGV4=true" in node.inputs["create"]) is (node.name == first), node.name
+        assert ("CURL_SIGV4=true" in node.inputs["create"]) is (node.name in controllers), node.name
 
 
 def test_the_backup_job_reads_only_what_it_backs_up(up):

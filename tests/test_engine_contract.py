@@ -78,6 +78,9 @@ def test_deletes_run_exactly_the_scripts_they_name(rec):
             program, env = delete_program(step)  # before that, its Node is drained and deleted
             assert program == remote.program("k8s-node.sh"), step.name
             assert (env["ACTION"], env["NODE"]) == ("remove", node)
+        elif step.name.startswith("gitops-backup-etcd-"):  # the controller's backup timer goes
+            program, env = delete_program(step)
+            assert program == remote.program("etcd-backup-timer.sh") and env["ACTION"] == "remove", step.name
         elif step.name.endswith("-trust-ca"):
             program, env = delete_program(step)
             assert program == remote.program("trust-ca.sh") and env["ACTION"] == "remove", step.name

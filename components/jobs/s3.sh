@@ -55,3 +55,12 @@ s3_put() {
   s3_request PUT "$1" "$2"
   [ "$s3_status" = 200 ] || s3_die "writing s3 object $1: HTTP $s3_status $(s3_error)"
 }
+
+# s3_keys PREFIX: the keys under PREFIX, one a line (ListObjectsV2, up to 1000 keys: enough for the
+# backups retention keeps; more fails rather than answering from a partial list).
+s3_keys() {
+  s3_request GET "?list-type=2&prefix=$1"
+  [ "$s3_status" = 200 ] || s3_die "listing s3 objects under $1: HTTP $s3_status $(s3_error)"
+  ! grep -q '<IsTruncated>true</IsTruncated>' "$S3_DIR/s3.body" || s3_die "more than 1000 objects under $1"
+  sed 's/<Key>/\n<Key>/g' "$S3_DIR/s3.body" | sed -n 's/^<Key>\([^<]*\)<\/Key>.*/\1/p'
+}

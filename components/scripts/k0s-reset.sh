@@ -70,6 +70,8 @@ remove_file /etc/k0s/join-token
 remove_file /etc/k0s/containerd.d/cluster-bootstrap-registries.toml
 remove_file /var/lib/cluster-bootstrap/k0s-install-args
 remove_file /var/lib/cluster-bootstrap/k0s-rollout
+remove_file /var/lib/cluster-bootstrap/k0s-restored-from  # a rebuilt host may restore again
+remove_file /var/lib/cluster-bootstrap/restored-k0s.yaml
 for staged in "$ROOT"/var/lib/cluster-bootstrap/bin/k0s-*; do  # every staged version
   if [ -e "$staged" ]; then remove_file "${staged#"$ROOT"}"; fi
 done

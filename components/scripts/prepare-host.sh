@@ -24,7 +24,7 @@ for tool in curl sha256sum base64 gzip modprobe sysctl ip; do
 done
 [ -z "$missing" ] || die "required tools missing:$missing"
 if [ "${CURL_SIGV4:-false}" = true ] && ! s3_curl_signs; then
-  die "host $NODE_NAME: curl $(s3_curl_version) cannot sign S3 requests, which the backup restore step on the first controller does (curl 7.87 or later is needed: Debian 12 has 7.88, Ubuntu 24.04 8.5; Ubuntu 22.04's 7.81 and RHEL 9's 7.76 sign too little); upgrade curl there, put another controller first, or set backup.enabled: false"
+  die "host $NODE_NAME: curl $(s3_curl_version) cannot sign S3 requests, which the backup restore and etcd backup steps on controllers do (curl 7.87 or later is needed: Debian 12 has 7.88, Ubuntu 24.04 8.5; Ubuntu 22.04's 7.81 and RHEL 9's 7.76 sign too little); upgrade curl there, or set backup.enabled: false"
 fi
 
 # Kernel modules: overlay for containerd, br_netfilter for bridged traffic rules.
