@@ -4,7 +4,6 @@ what is generated from the program (the configuration reference, the stage pictu
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -46,9 +46,8 @@ def job_env(rec) -> dict[str, str]:
     return jobs.environment(rec, rec.named("gitea-seed"))
 
 
-def clone(running, into: Path) -> Path:
+def clone(running, env: dict[str, str], into: Path) -> Path:
     user, password = running.admin
-    env = job_env(record("dev"))
     subprocess.run(["git", "clone", "-q", f"http://{user}:{password}@{running.address}:3000/{env['ORG']}/{env['REPO']}.git",
                     str(into)], check=True, capture_output=True)
     return into
@@ -71,7 +70,7 @@ def test_the_seed_creates_everything_through_giteas_api_and_pushes_once(server, 
     assert hook["config"]["url"] == env["WEBHOOK_URL"] and hook["config"]["content_type"] == "json"
     # the secret Gitea signs deliveries with (not shown by its API): what the Receiver's Secret holds
     assert running.sql(f"select secret from webhook where id = {hook['id']}") == [(env["WEBHOOK_SECRET"],)]
-    files = sorted(str(p.relative_to(tmp_path / "clone")) for p in clone(running, tmp_path / "clone").rglob("*")
+    files = sorted(str(p.relative_to(tmp_path / "clone")) for p in clone(running, env, tmp_path / "clone").rglob("*")
                    if p.is_file() and ".git" not in p.parts)
     assert ".sops.yaml" in files and any(f.startswith("clusters/dev/") for f in files)
     assert "no backup of platform/gitops in the bucket: seeding it" in first.stdout
