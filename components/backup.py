@@ -7,7 +7,9 @@ The job reads Gitea with its admin account and exactly the Secrets it backs up (
 those names, nothing else). When it last succeeded: the CronJob's `status.lastSuccessfulTime`,
 and the object `last-good-backup` in the bucket. And on every controller a systemd timer backs up
 etcd and the cluster PKI (`k0s backup`), encrypted with age before it leaves the host, to
-etcd/<node>/<time>.tar.gz.age; `k0s.restoreFrom` restores one (components/k0s.py).
+etcd/<node>/<time>.tar.gz.age, and then all of Gitea (`gitea dump` in its container, streamed
+through age on the controller) to gitea/<time>.tar.gz.age; `k0s.restoreFrom` restores the first
+(components/k0s.py), `gitea.restoreFrom` the second (components/gitea.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "cluster-
 
 
 @dataclass(frozen=True)
+class GiteaDump:
+    """Where the controllers' timer finds Gitea to dump: its pods' namespace, labels and container."""
+
+    namespace: str
+    selector: str
+    container: str
+
+
+@dataclass(frozen=True)
 class BackupArgs:
     schedule: str  # cron, UTC
     tools_image: str  # sh, curl and git: Gitea's own image
@@ -49,6 +60,7 @@ class BackupArgs:
     etcd_schedule: str = "*-*-* 03:00:00"  # OnCalendar, UTC
     age_recipient: pulumi.Input[str] = ""
     controllers_after: Sequence[pulumi.Resource] = ()  # k0s runs on them
+    gitea: Optional[GiteaDump] = None  # all of Gitea, dumped by the same timer
 
 
 class Backup(pulumi.ComponentResource):
@@ -138,6 +150,9 @@ class Backup(pulumi.ComponentResource):
             env: dict[str, pulumi.Input[str]] = {"NODE_NAME": node, "SCHEDULE": args.etcd_schedule,
                                                  "AGE_RECIPIENT": args.age_recipient, "S3_URL": args.access.url,
                                                  "S3_REGION": args.access.region, "PROGRAM_B64": etcd_program}
+            if args.gitea is not None:
+                env |= {"GITEA_NAMESPACE": args.gitea.namespace, "GITEA_SELECTOR": args.gitea.selector,
+                        "GITEA_CONTAINER": args.gitea.container}
             remote.run(
                 f"{name}-etcd-{node}", host, "etcd-backup-timer.sh", env=env,
                 secret_env={"AWS_ACCESS_KEY_ID": args.access.access_key_id,

@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from components.kube import from_secret
 
 ETCD_PREFIX = "etcd/"  # where the controllers' etcd backups go
+GITEA_PREFIX = "gitea/"  # where their Gitea dumps go
 TYPE = "cluster-bootstrap:backup:BackupBucket"
 CREDENTIALS_KEYS = ("access-key-id", "secret-access-key")
 
@@ -141,6 +142,12 @@ class BackupBucket(pulumi.ComponentResource):
                 "id": "expire-etcd-backups",
                 "status": "Enabled",
                 "filter": {"prefix": ETCD_PREFIX},
+                "expiration": {"days": args.retain_days},
+            }, {
+                # The same for the Gitea dumps (gitea/<time>.tar.gz.age), one per timer run.
+                "id": "expire-gitea-backups",
+                "status": "Enabled",
+                "filter": {"prefix": GITEA_PREFIX},
                 "expiration": {"days": args.retain_days},
             }],
             opts=setting())

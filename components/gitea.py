@@ -3,6 +3,10 @@
 This breaks the git-server/Flux circle: Pulumi installs Gitea, a Job creates the org, the private
 repository, Flux's read-only deploy key and the webhook to Flux's Receiver, and pushes `gitops/`
 as the first commit while the repository is empty. From then on the repository is Flux's.
+
+With backups, Gitea's pod starts with an init container that puts a staged `gitea dump` in place
+(components/jobs/gitea-restore-init.sh, a no-op unless something is staged), and
+`gitea.restoreFrom` stages one from the bucket before the seed Job runs (gitea-restore.sh).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components import handover, shell
+from components import handover, remote, shell
 from components.bucket import BackupAccess
 from components.handover import BRANCH, SSH_PORT, GitSource
 from components.kube import JOB_CONTAINER_SECURITY, JOB_POD_SECURITY, InCluster, from_secret
@@ -36,6 +40,20 @@ HTTP_PORT = 3000
 # The seed Job's tools (sh, curl, git, tar): Gitea's rootless image, at the app version pinned.
 TOOLS_IMAGE = "docker.io/gitea/gitea:{version}-rootless"
 SEED_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-seed.sh"  # runs in the cluster
+RESTORE_INIT_SCRIPT = Path(__file__).resolve().parent / "jobs" / "gitea-restore-init.sh"  # Gitea's pod
+RESTORE_INIT_CONFIG = "gitea-restore-init"  # the ConfigMap holding it
+# The restore init container needs sqlite3: Gitea's root image (same release) installs Alpine's
+# sqlite, the rootless one does not (Dockerfile vs Dockerfile.rootless at the app version).
+RESTORE_IMAGE = "docker.io/gitea/gitea:{version}"
+# Where the chart puts things: the volume at /data, which is Gitea's APP_DATA_PATH (its helpers'
+# default), repositories in /data/git/gitea-repositories (repository.ROOT), and Gitea's own default
+# SQLite file <APP_DATA_PATH>/gitea.db (modules/setting/database.go); the server's container is
+# named after the chart, its pods carry the chart's selector labels.
+DATA = "/data"
+REPO_ROOT = "/data/git/gitea-repositories"
+DB_PATH = "/data/gitea.db"
+CONTAINER = "gitea"
+SELECTOR = "app.kubernetes.io/name=gitea,app.kubernetes.io/instance=gitea"
 
 
 def http_url() -> str:
@@ -59,9 +77,34 @@ def gitops_archive(root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def helm_values(domain: str, storage_class: str, app_version: str) -> dict:
-    """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key."""
+def restore_init_container(app_version: str) -> dict:
+    """The first init container (before the chart's): a staged dump put in place, else nothing."""
     return {
+        "name": "restore",
+        "image": RESTORE_IMAGE.format(version=app_version),
+        "command": ["/bin/sh", f"/restore/{RESTORE_INIT_SCRIPT.name}"],
+        "env": [{"name": "DATA", "value": DATA}, {"name": "REPO_ROOT", "value": REPO_ROOT},
+                {"name": "DB_PATH", "value": DB_PATH}, {"name": "TMPDIR", "value": "/tmp"}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA},  # the chart's volume
+                         {"name": "temp", "mountPath": "/tmp"},  # the chart's emptyDir
+                         {"name": RESTORE_INIT_CONFIG, "mountPath": "/restore", "readOnly": True}],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                            **JOB_CONTAINER_SECURITY},
+    }
+
+
+def helm_values(domain: str, storage_class: str, app_version: str, restorable: bool = False) -> dict:
+    """Chart values: one replica on sqlite, no external caches or databases, pinned SSH host key;
+    `restorable`: the restore init container first."""
+    restore = {
+        "preExtraInitContainers": [restore_init_container(app_version)],
+    } if restorable else {}
+    extra_volumes = [{"name": "ssh-host-key", "secret": {"secretName": HOST_KEY_SECRET, "defaultMode": 0o440}}]
+    if restorable:
+        extra_volumes.append({"name": RESTORE_INIT_CONFIG,
+                              "configMap": {"name": RESTORE_INIT_CONFIG, "defaultMode": 0o444}})
+    return {
+        **restore,
         # Gitea itself at the pinned app version (the chart's default is its own appVersion); the
         # seed Job's tools image is the same version.
         "image": {"tag": app_version},
@@ -74,8 +117,7 @@ def helm_values(domain: str, storage_class: str, app_version: str) -> dict:
         "valkey-cluster": {"enabled": False},
         # http: a ClusterIP Service the ingress can route to; ssh: headless, straight to the pod's port.
         "service": {"http": {"port": HTTP_PORT, "clusterIP": ""}, "ssh": {"port": SSH_PORT, "clusterIP": "None"}},
-        "extraVolumes": [{"name": "ssh-host-key",
-                          "secret": {"secretName": HOST_KEY_SECRET, "defaultMode": 0o440}}],
+        "extraVolumes": extra_volumes,
         "extraContainerVolumeMounts": [{"name": "ssh-host-key", "mountPath": HOST_KEY_DIR, "readOnly": True}],
         "gitea": {
             "admin": {"existingSecret": ADMIN_SECRET, "email": f"{ADMIN_USER}@{domain}",
@@ -105,6 +147,15 @@ def helm_values(domain: str, storage_class: str, app_version: str) -> dict:
 
 
 @dataclass(frozen=True)
+class GiteaRestore:
+    """gitea.restoreFrom: a whole Gitea put back from a backup before the seed Job runs."""
+
+    source: str  # latest, or an object key gitea/<time>.tar.gz.age
+    age_identity: pulumi.Input[str]  # secret: what the backups are encrypted to
+    admin_host: remote.Host  # runs `k0s kubectl` (the first controller)
+
+
+@dataclass(frozen=True)
 class GiteaArgs:
     chart_version: str
     app_version: str  # Gitea itself (the server's image tag) and the seed Job's tools image
@@ -118,6 +169,7 @@ class GiteaArgs:
     after: Sequence[pulumi.Resource]  # the pod network
     storage_ready: Sequence[pulumi.Resource] = ()  # the layer providing the class (none: the user's own)
     backup: Optional[BackupAccess] = None  # an empty repository is restored from the latest backup here
+    restore: Optional[GiteaRestore] = None  # needs `backup`
 
 
 class Gitea(pulumi.ComponentResource):
@@ -165,6 +217,14 @@ class Gitea(pulumi.ComponentResource):
                          "ssh_host_ed25519_key.pub": host_key.public_key_openssh},
             opts=in_cluster,
         )
+        restore_init = []
+        if args.backup is not None:
+            restore_init.append(k8s.core.v1.ConfigMap(
+                f"{name}-restore-init",
+                metadata={"name": RESTORE_INIT_CONFIG, "namespace": ns, "labels": SEED_LABELS},
+                data={RESTORE_INIT_SCRIPT.name: shell.assemble(RESTORE_INIT_SCRIPT)},
+                opts=in_cluster,
+            ))
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name="gitea",
@@ -172,13 +232,27 @@ class Gitea(pulumi.ComponentResource):
             version=args.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
             namespace=ns,
-            values=helm_values(args.domain, args.storage_class, args.app_version),
+            values=helm_values(args.domain, args.storage_class, args.app_version, restorable=bool(restore_init)),
             atomic=True,
             timeout=900,
-            # why: the pod mounts both Secrets at start (admin account, SSH host key), needs the pod
-            # network, and Helm waits for its volume to be bound by the storage layer's provisioner
-            opts=cluster.opts(self, depends_on=[admin, host_key_secret, *args.after, *args.storage_ready]),
+            # why: the pod mounts both Secrets at start (admin account, SSH host key) and the
+            # restore init container's script, needs the pod network, and Helm waits for its
+            # volume to be bound by the storage layer's provisioner
+            opts=cluster.opts(self, depends_on=[admin, host_key_secret, *restore_init, *args.after,
+                                                *args.storage_ready]),
         )
+        restored = []
+        if args.restore is not None and args.backup is not None:
+            restored.append(remote.run(
+                f"{name}-restore", args.restore.admin_host, "gitea-restore.sh",
+                env={"RESTORE_FROM": args.restore.source, "NAMESPACE": NAMESPACE, "SELECTOR": SELECTOR,
+                     "CONTAINER": CONTAINER, "DATA": DATA, "REPO_ROOT": REPO_ROOT,
+                     "S3_URL": args.backup.url, "S3_REGION": args.backup.region},
+                secret_env={"AWS_ACCESS_KEY_ID": args.backup.access_key_id,
+                            "AWS_SECRET_ACCESS_KEY": args.backup.secret_access_key,
+                            "AGE_IDENTITY": args.restore.age_identity},
+                # why: it stages the dump in the running Gitea's volume and recreates its pod
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release])))
 
         # The seed: content and script in a ConfigMap (replaced, with a new name, when they change,
         # which replaces the Job), settings in the Job, credentials in Secrets.
@@ -253,9 +327,10 @@ class Gitea(pulumi.ComponentResource):
                     },
                 },
             },
-            # why: the Job talks to Gitea's API and git endpoints, up once the release is ready;
+            # why: the Job talks to Gitea's API and git endpoints, up once the release is ready (and
+            # restored, with gitea.restoreFrom: the seed then finds the repository's history);
             # the admin Secret it reads is the release's too
-            opts=cluster.opts(self, depends_on=[release, admin]),
+            opts=cluster.opts(self, depends_on=[release, admin, *restored]),
         )
         self.source = GitSource(
             url=handover.clone_url(args.org, args.repo),

@@ -9,13 +9,16 @@ from typing import Optional
 import pulumi
 
 from components import handover
-from components.backup import Backup, BackupArgs
+from components.backup import Backup, BackupArgs, GiteaDump
 from components.bucket import BackupBucket, BackupBucketArgs
 from components.certmanager import CertificateRestore, CertManager, CertManagerArgs
 from components.cilium import Cilium, CiliumArgs
 from components.dns import DnsZone, DnsZoneArgs
 from components.flux import Flux, FluxArgs
-from components.gitea import Gitea, GiteaArgs
+from components.gitea import CONTAINER as GITEA_CONTAINER
+from components.gitea import NAMESPACE as GITEA_NAMESPACE
+from components.gitea import SELECTOR as GITEA_SELECTOR
+from components.gitea import Gitea, GiteaArgs, GiteaRestore
 from components.k0s import K0sCluster, K0sClusterArgs, Member, Restore
 from components.node import Jump, Node, NodeArgs, SshAccess, host_of
 from components.pki import AcmeAccount, AcmeAccountArgs, InternalCa, InternalCaArgs
@@ -264,6 +267,9 @@ def build(cfg: StackConfig) -> Cluster:
             # why: Helm waits for Gitea's volume to be bound through the storage layer's class
             storage_ready=storage_layer,
             backup=bucket.access if bucket else None,
+            restore=GiteaRestore(source=cfg.gitea.restore_from, admin_host=k0s.admin_host,
+                                 age_identity=pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip()))
+            if cfg.gitea.restore_from and bucket and cfg.sops.age_key else None,
         ),
         # why: stage order: Gitea's pods need the pod network, its volume the storage layer
         # (children repeat it)
@@ -309,6 +315,7 @@ def build(cfg: StackConfig) -> Cluster:
                 after=[gitea.source.seeded, cert_manager],
                 controllers=[(n.name, node.host) for n, node in zip(cfg.nodes, nodes) if n.is_controller],
                 etcd_schedule=cfg.backup.etcd_schedule,
+                gitea=GiteaDump(namespace=GITEA_NAMESPACE, selector=GITEA_SELECTOR, container=GITEA_CONTAINER),
                 age_recipient=sops.recipient,
                 controllers_after=[k0s],
             ),

@@ -171,6 +171,12 @@ class StorageConfig(_Model):
 class GiteaConfig(_Model):
     org: Annotated[str, AfterValidator(v.gitea_name)] = Field("platform", description="Gitea organisation.")
     repo: Annotated[str, AfterValidator(v.gitea_name)] = Field("gitops", description="GitOps repository name.")
+    restore_from: Optional[Annotated[str, AfterValidator(v.gitea_restore_source)]] = Field(
+        None, description="Restore the whole Gitea (users, keys, repositories, issues, settings) from an encrypted "
+        "Gitea backup in the backup bucket (`latest`, or an object key gitea/<time>.tar.gz.age) into the newly "
+        "installed Gitea, before the seed Job and Flux; one-shot: a Gitea that holds repositories refuses it. "
+        "Needs sops.ageKey (docs/rebuild.md)."
+    )
 
 
 class FluxConfig(_Model):
@@ -324,11 +330,15 @@ def _cross_checks(parts: dict[str, Any]) -> list[Problem]:
             "API address this machine reaches directly"))
     backup: Optional[BackupConfig] = parts.get("backup")
     sops: Optional[SopsConfig] = parts.get("sops")
-    if k0s is not None and k0s.restore_from:
+    gitea: Optional[GiteaConfig] = parts.get("gitea")
+    for field, what, wanted in (("k0s.restoreFrom", "etcd", k0s is not None and k0s.restore_from),
+                                ("gitea.restoreFrom", "Gitea", gitea is not None and gitea.restore_from)):
+        if not wanted:
+            continue
         if backup is not None and not backup.enabled:
-            problems.append(Problem("k0s.restoreFrom", "needs backup.enabled: true (the backups are in its bucket)"))
+            problems.append(Problem(field, "needs backup.enabled: true (the backups are in its bucket)"))
         if sops is not None and sops.age_key is None:
-            problems.append(Problem("k0s.restoreFrom", "needs sops.ageKey: the etcd backups are encrypted to the "
+            problems.append(Problem(field, f"needs sops.ageKey: the {what} backups are encrypted to the "
                                     "stack's age identity, which the restore must be given (docs/rebuild.md)"))
     storage: Optional[StorageConfig] = parts.get("storage")
     if storage is not None and storage.storage_class and "local_path" in storage.model_fields_set:

@@ -383,3 +383,11 @@ def restore_source(value: str) -> str:
         return value
     raise ValueError(f"{value!r} is neither 'latest' nor a backup's key like "
                      "'etcd/cp-1/20261126T030000Z.tar.gz.age' (list them: aws s3 ls s3://<bucket>/etcd/ --recursive)")
+
+
+def gitea_restore_source(value: str) -> str:
+    """`latest`, or the key of one Gitea backup in the bucket: gitea/<time>.tar.gz.age."""
+    if value == "latest" or re.fullmatch(r"gitea/[0-9]{8}T[0-9]{6}Z\.tar\.gz\.age", value):
+        return value
+    raise ValueError(f"{value!r} is neither 'latest' nor a Gitea backup's key like "
+                     "'gitea/20261126T030000Z.tar.gz.age' (list them: aws s3 ls s3://<bucket>/gitea/)")

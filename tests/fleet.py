@@ -50,8 +50,8 @@ class Fleet:
         return {"FAKE_CLUSTER": str(self.cluster), "FAKE_PYTHON": sys.executable, "K0S_VERSION": VERSION,
                 "FAKE_K0S_START_DELAY": "0.5", "FAKE_K0S_RESTART_SEC": "0.5", "WAIT_SECONDS": "20", **env}
 
-    def run(self, script, root, secret_env=None, **env):
-        return self.sshd.run(script, root, self.env(**env), secret_env)
+    def run(self, script, root, secret_env=None, timeout: float = 60, **env):
+        return self.sshd.run(script, root, self.env(**env), secret_env, timeout=timeout)
 
     def twice(self, script, root, secret_env=None, **env):
         return twice(self.sshd, script, root, self.env(**env), secret_env)

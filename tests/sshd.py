@@ -32,16 +32,17 @@ class Sshd:
     process: subprocess.Popen
 
     def run(self, script: str, root: Path, env: Optional[Mapping[str, str]] = None,
-            secret_env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
+            secret_env: Optional[Mapping[str, str]] = None, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run a host script over SSH exactly as the program renders it, inside `root`."""
-        full_env = {**(env or {}), "ROOT": str(root), "STANDIN_LOG": str(root / "standins.log"),
-                    "PATH": f"{STANDINS}:/usr/sbin:/usr/bin:/sbin:/bin"}
+        # (a test may give its own PATH: a host without some tool)
+        full_env = {"PATH": f"{STANDINS}:/usr/sbin:/usr/bin:/sbin:/bin", **(env or {}), "ROOT": str(root),
+                    "STANDIN_LOG": str(root / "standins.log")}
         stdin = (remote.secret_preamble(secret_env) if secret_env else "") + remote.program(script)
         return subprocess.run(
             ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
              "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
              f"{self.user}@127.0.0.1", remote.command_line(script, full_env, sudo=False)],
-            input=stdin, capture_output=True, text=True, timeout=60,
+            input=stdin, capture_output=True, text=True, timeout=timeout,
         )
 
 

@@ -146,12 +146,13 @@ def test_the_bucket_is_private_versioned_encrypted_and_forgets_old_versions(up):
     assert up.named("backup-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
     (rule,) = up.named("backup-encryption").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    lifecycle, etcd = up.named("backup-lifecycle").inputs["rules"]
+    lifecycle, *dated = up.named("backup-lifecycle").inputs["rules"]
     assert lifecycle["status"] == "Enabled" and lifecycle["filter"] == {}
     assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
-    # each etcd backup is an object of its own, never replaced: it must expire while current
-    assert etcd["status"] == "Enabled" and etcd["filter"] == {"prefix": "etcd/"}
-    assert etcd["expiration"] == {"days": 30}
+    # each etcd backup and Gitea dump is an object of its own, never replaced: it must expire while
+    # current (the keys the timer writes: tests/test_etcd_backup.py, tests/twin/test_gitea_backup.py)
+    assert sorted(r["filter"]["prefix"] for r in dated) == ["etcd/", "gitea/"]
+    assert all(r["status"] == "Enabled" and r["expiration"] == {"days": 30} for r in dated)
     block = up.named("backup-public-access").inputs
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                           "restrictPublicBuckets"))

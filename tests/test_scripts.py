@@ -5,6 +5,7 @@ run changing nothing — with modprobe, curl and friends replaced by recording s
 from __future__ import annotations
 
 import base64
+import shutil
 import tomllib
 import subprocess
 import sys
@@ -91,6 +92,24 @@ def test_prepare_host_refuses_a_curl_that_cannot_sign_s3_where_the_restore_runs(
         assert sshd.run("prepare-host.sh", host, {**env, "FAKE_CURL_VERSION": fine}).returncode == 0, fine
     assert sshd.run("prepare-host.sh", host, env).returncode == 0  # this machine's curl can
     assert sshd.run("prepare-host.sh", host, {**env, "CURL_SIGV4": "false", "FAKE_CURL_VERSION": version}).returncode == 0
+
+
+def test_prepare_host_refuses_a_controller_without_age_where_backups_are_encrypted(sshd, host, tmp_path):
+    """The controllers' backup timer encrypts with age and the restore steps decrypt with it: a
+    controller without it is refused at host preparation, before k0s is installed anywhere."""
+    without_age = tmp_path / "bin"
+    without_age.mkdir()
+    for tool in STANDINS.iterdir():
+        if tool.name != "age":
+            (without_age / tool.name).symlink_to(tool)
+    env = {"NODE_NAME": "cp-1", "UPLOAD_DIR": "/upload", "UPLOAD_OWNER": sshd.user, "CURL_SIGV4": "true",
+           "PATH": f"{without_age}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    assert shutil.which("age", path=env["PATH"]) is None  # this machine has no age of its own
+    refused = sshd.run("prepare-host.sh", host, env)
+    assert refused.returncode != 0
+    assert "host cp-1: age is not installed" in refused.stderr and "apt-get install age" in refused.stderr
+    assert sshd.run("prepare-host.sh", host, {**env, "CURL_SIGV4": "false"}).returncode == 0  # no backups there
+    assert sshd.run("prepare-host.sh", host, {k: v for k, v in env.items() if k != "PATH"}).returncode == 0
 
 
 def test_trust_ca_then_remove(sshd, host):

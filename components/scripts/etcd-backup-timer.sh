@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (or, ACTION=remove, take away) the systemd timer that backs up etcd and the cluster PKI
 # from this controller on SCHEDULE (OnCalendar, UTC): etcd-backup.sh, delivered as PROGRAM_B64.
-# Env: NODE_NAME, SCHEDULE, AGE_RECIPIENT, S3_URL, S3_REGION, PROGRAM_B64, ACTION (install | remove).
+# Env: NODE_NAME, SCHEDULE, AGE_RECIPIENT, S3_URL, S3_REGION, PROGRAM_B64, ACTION (install | remove);
+# GITEA_NAMESPACE, GITEA_SELECTOR, GITEA_CONTAINER (Gitea's pods, which the program also dumps).
 # Secret, from stdin: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (kept in a root-only EnvironmentFile).
 # curl 7.87 or later, which the program's S3 requests need, is checked on every controller by host
 # preparation (prepare-host.sh, CURL_SIGV4), and again by each run (s3_init).
@@ -31,11 +32,12 @@ command -v age >/dev/null 2>&1 ||
 put_file "$program" 0700 < <(printf '%s' "$PROGRAM_B64" | base64 -d)
 put_file "$envfile" 0600 < <(printf '%s=%s\n' NODE_NAME "$NODE_NAME" AGE_RECIPIENT "$AGE_RECIPIENT" \
   S3_URL "$S3_URL" S3_REGION "$S3_REGION" AWS_ACCESS_KEY_ID "$AWS_ACCESS_KEY_ID" \
-  AWS_SECRET_ACCESS_KEY "$AWS_SECRET_ACCESS_KEY")
+  AWS_SECRET_ACCESS_KEY "$AWS_SECRET_ACCESS_KEY" GITEA_NAMESPACE "${GITEA_NAMESPACE:-}" \
+  GITEA_SELECTOR "${GITEA_SELECTOR:-}" GITEA_CONTAINER "${GITEA_CONTAINER:-}")
 units=0
 put_file "/etc/systemd/system/$unit.service" 0644 <<UNIT
 [Unit]
-Description=cluster-bootstrap: back up etcd and the cluster PKI to the backup bucket
+Description=cluster-bootstrap: back up etcd, the cluster PKI and Gitea to the backup bucket
 After=k0scontroller.service
 
 [Service]

@@ -3,11 +3,13 @@
 # What the cluster-bootstrap-etcd-backup timer runs on a controller (etcd-backup-timer.sh installs
 # it): `k0s backup` (the etcd snapshot, the cluster PKI with the CA keys, k0s.yaml), encrypted with
 # age to AGE_RECIPIENT before it leaves the host, uploaded to etcd/<node>/<UTC time>.tar.gz.age in
-# the backup bucket; the local archive is removed whatever happens. Any failure fails the unit.
+# the backup bucket; the local archive is removed whatever happens. Then, with GITEA_NAMESPACE,
+# all of Gitea: `gitea dump` run in Gitea's container, streamed through age on this host (nothing
+# unencrypted is written anywhere) to gitea/<UTC time>.tar.gz.age. Any failure fails the unit.
 # One controller uploads per run: the etcd member whose name sorts first (every controller asks
 # etcd, which answers alike on each while it has quorum); the others log that and succeed.
 # Env: NODE_NAME, AGE_RECIPIENT, S3_URL, S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-# (from the unit's EnvironmentFile, root-only).
+# (from the unit's EnvironmentFile, root-only); GITEA_NAMESPACE, GITEA_SELECTOR, GITEA_CONTAINER.
 set -euo pipefail
 : "${NODE_NAME:?NODE_NAME is required}" "${AGE_RECIPIENT:?AGE_RECIPIENT is required}"
 bin="$ROOT/usr/local/bin/k0s"
@@ -31,6 +33,33 @@ set -- "$work"/plain/k0s_backup_*.tar.gz
 [ -f "$1" ] || die "k0s backup wrote no archive"
 age -r "$AGE_RECIPIENT" -o "$work/archive.age" "$1" || die "could not encrypt the backup"
 rm -rf "$work/plain"  # nothing unencrypted stays on disk
-key="etcd/$NODE_NAME/$(date -u +%Y%m%dT%H%M%SZ).tar.gz.age"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+key="etcd/$NODE_NAME/$stamp.tar.gz.age"
 s3_put "$key" "$work/archive.age"
 log "uploaded $key"
+rm -f "$work/archive.age"
+
+[ -n "${GITEA_NAMESPACE:-}" ] || exit 0
+kubectl() { "$bin" kubectl "$@"; }
+deployment="$(kubectl -n "$GITEA_NAMESPACE" get deployments -l "$GITEA_SELECTOR" -o name)" ||
+  die "cannot list Gitea's deployment in $GITEA_NAMESPACE"
+if [ -z "$deployment" ]; then
+  log "no Gitea in namespace $GITEA_NAMESPACE yet: only etcd backed up"
+  exit 0
+fi
+pod="$(kubectl -n "$GITEA_NAMESPACE" get pods -l "$GITEA_SELECTOR" --field-selector=status.phase=Running \
+  -o 'jsonpath={.items[0].metadata.name}')" || die "cannot list Gitea's pods in $GITEA_NAMESPACE"
+[ -n "$pod" ] || die "Gitea is installed but no pod of it runs in $GITEA_NAMESPACE: Gitea not backed up"
+# --skip-index: the issue indexer is rebuilt from the database (and its files may be mid-write);
+# --skip-log: logs are not state. The dump goes to stdout, Gitea's log to stderr (the journal).
+set +e
+kubectl -n "$GITEA_NAMESPACE" exec "$pod" -c "$GITEA_CONTAINER" -- \
+  gitea dump --type tar.gz --file - --skip-index --skip-log --quiet </dev/null |
+  age -r "$AGE_RECIPIENT" -o "$work/gitea.age"
+statuses=("${PIPESTATUS[@]}")
+set -e
+[ "${statuses[0]}" = 0 ] || die "gitea dump in $GITEA_NAMESPACE/$pod failed (exit ${statuses[0]}): nothing uploaded"
+[ "${statuses[1]}" = 0 ] || die "could not encrypt Gitea's dump"
+key="gitea/$stamp.tar.gz.age"
+s3_put "$key" "$work/gitea.age"
+log "uploaded $key ($(wc -c <"$work/gitea.age" | tr -d ' ') bytes)"

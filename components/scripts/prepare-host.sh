@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a host for k0s and Cilium: supported OS, required tools, kernel modules, sysctls,
 # host name, and a directory the SSH user may upload to (airgap).
-# Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER, CURL_SIGV4 (true: a later step signs S3 requests here).
+# Env: NODE_NAME, UPLOAD_DIR, UPLOAD_OWNER, CURL_SIGV4 (true: a later step signs S3 requests here,
+# and encrypts or decrypts backups with age).
 # uses: ../jobs/s3.sh
 set -euo pipefail
 : "${NODE_NAME:?NODE_NAME is required}" "${UPLOAD_DIR:?UPLOAD_DIR is required}"
@@ -25,6 +26,9 @@ done
 [ -z "$missing" ] || die "required tools missing:$missing"
 if [ "${CURL_SIGV4:-false}" = true ] && ! s3_curl_signs; then
   die "host $NODE_NAME: curl $(s3_curl_version) cannot sign S3 requests, which the backup restore and etcd backup steps on controllers do (curl 7.87 or later is needed: Debian 12 has 7.88, Ubuntu 24.04 8.5; Ubuntu 22.04's 7.81 and RHEL 9's 7.76 sign too little); upgrade curl there, or set backup.enabled: false"
+fi
+if [ "${CURL_SIGV4:-false}" = true ] && ! command -v age >/dev/null 2>&1; then
+  die "host $NODE_NAME: age is not installed; the controllers' backup timer encrypts etcd and Gitea backups with it and the restore steps decrypt them: apt-get install age (Debian 12, Ubuntu 24.04) or dnf install age (Fedora, EPEL); or set backup.enabled: false"
 fi
 
 # Kernel modules: overlay for containerd, br_netfilter for bridged traffic rules.

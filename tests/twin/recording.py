@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Any
+from typing import Any, Optional
 
 from tooling import offline
 from tooling.offline import Recording
@@ -29,18 +29,18 @@ def _with_autonames(fake_outputs):
     return outputs
 
 
-def record(stack: str, **changes: Any) -> Recording:
+def record(stack: str, secret: Optional[list[str]] = None, **changes: Any) -> Recording:
     """The stack's `up` recording (config changed as tests/conftest.run_with does), auto-names
     filled in both in the named objects' inputs and in what refers to them. A fresh copy each call:
     tests may edit it."""
     from tests.conftest import run_with
 
-    key = (stack, repr(sorted(changes.items())))
+    key = (stack, repr(secret), repr(sorted(changes.items())))
     if key not in _cache:
         original = offline.fake_outputs
         offline.fake_outputs = _with_autonames(original)
         try:
-            rec = run_with(stack, preview=False, **changes)
+            rec = run_with(stack, preview=False, secret=secret, **changes)
         finally:
             offline.fake_outputs = original
         for reg in rec.resources.values():
