@@ -239,6 +239,9 @@ def test_etcd_backup_timers_run_on_every_controller_and_no_worker():
         script, env = rendered(rec, name)
         assert script == "etcd-backup-timer.sh" and env["NODE_NAME"] == node
         assert env["AGE_RECIPIENT"] == rec.outputs["sopsAgeRecipient"]
+        # and all of Gitea (the twin's test_gitea_backup runs this against the chart's Deployment)
+        assert (env["GITEA_NAMESPACE"], env["GITEA_SELECTOR"], env["GITEA_CONTAINER"]) == (
+            "gitea", "app.kubernetes.io/name=gitea,app.kubernetes.io/instance=gitea", "gitea")
         assert "AWS_SECRET_ACCESS_KEY" not in step.inputs["create"]
         assert base64.b64decode(env["PROGRAM_B64"]).decode() == remote.program("etcd-backup.sh")
         assert "etcd-backup-timer.sh" in step.inputs["delete"]

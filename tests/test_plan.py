@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,33 @@ def test_bench_counts_what_plan_counts(tmp_path, capsys):
     planned = int(out.split("Resources by type (")[1].split(" ")[0])
     row = bench.measure("dev", *fixture_config("dev"))
     assert row["resources"] == planned and row["layers"] == 14
+
+
+def test_the_plan_shows_the_backup_schedules_and_the_restore_steps_of_this_up(tmp_path, capsys):
+    """What backs the cluster up and when, and — with k0s.restoreFrom and gitea.restoreFrom —
+    the restore steps this `up` runs; none without them."""
+    proj = project(tmp_path)
+    assert plan.main(["--stack", "prod", "--project-dir", str(proj), "--out", str(tmp_path / "out")]) == 0
+    plain = capsys.readouterr().out
+    section = plain[plain.index("Backups (each kept 30 days"):].split("\n\n")[0]
+    assert "gitops-backup-cronjob" in section and "cron '23 */6 * * *'" in section
+    for node in ("cp-1", "cp-2", "cp-3"):
+        assert re.search(rf"gitops-backup-etcd-{node} +timer on {node}: etcd, the cluster PKI and all of Gitea, "
+                         r"OnCalendar '\*-\*-\* 03:00:00' UTC", section), section
+    assert "worker-1" not in section and "restores etcd" not in section and "restores all" not in section
+    stack = (FIXTURES / "Pulumi.prod.yaml").read_text()
+    with_restores = stack.replace("cluster-bootstrap:k0s:\n", "cluster-bootstrap:k0s:\n    restoreFrom: latest\n")
+    assert with_restores != stack
+    (proj / "Pulumi.rebuild.yaml").write_text(
+        with_restores + "  cluster-bootstrap:gitea:\n    restoreFrom: gitea/20261126T030000Z.tar.gz.age\n"
+        "  cluster-bootstrap:backup:\n    etcdSchedule: '*-*-* 04:30:00'\n    retainDays: 14\n"
+        "  cluster-bootstrap:sops:\n    ageKey:\n      secure: v1:c3RhbmQtaW4=\n"
+        "  cluster-bootstrap:flux:\n    path: clusters/prod\n")
+    assert plan.main(["--stack", "rebuild", "--project-dir", str(proj), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("Backups (each kept 14 days"):].split("\n\n")[0]
+    assert "OnCalendar '*-*-* 04:30:00' UTC" in section
+    assert re.search(r"k0s-cp-1-restore +restores etcd and the PKI from 'latest' before k0s-cp-1 installs k0s",
+                     section), section
+    assert re.search(r"gitea-restore +restores all of Gitea from 'gitea/20261126T030000Z\.tar\.gz\.age' before its "
+                     "seed Job", section), section

@@ -13,10 +13,11 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import pulumi
 
-from stacks.config import NAMESPACE, decode_value, placeholders
+from stacks.config import NAMESPACE, BackupConfig, GiteaConfig, K0sConfig, decode_value, placeholders
 from tooling import graph, offline, stackfile
 
 
@@ -35,7 +36,37 @@ def _tree(rec: offline.Recording, urn: str, depth: int) -> list[str]:
     return lines
 
 
-def render(rec: offline.Recording, secret_keys: list[str] = (), order: list[str] = ()) -> str:
+COMMAND = "command:remote:Command"
+
+
+def backups(rec: offline.Recording, raw: dict) -> list[str]:
+    """What backs the cluster up, when, and what this `up` restores (steps by name, settings from
+    the stack's config: a preview does not know the steps' full command lines)."""
+    backup = BackupConfig.model_validate(raw.get("backup") or {})
+    k0s = K0sConfig.model_validate(raw.get("k0s") or {})
+    gitea = GiteaConfig.model_validate(raw.get("gitea") or {})
+    lines = []
+    for cron in rec.of_type("kubernetes:batch/v1:CronJob"):
+        lines.append(f"  {cron.name:<28} the GitOps repository and issued certificates, cron "
+                     f"'{cron.inputs['spec']['schedule']}' ({cron.inputs['spec'].get('timeZone', 'UTC')})")
+    for step in rec.of_type(COMMAND):
+        if step.name.startswith("gitops-backup-etcd-"):
+            lines.append(f"  {step.name:<28} timer on {step.name.removeprefix('gitops-backup-etcd-')}: etcd, the cluster "
+                         f"PKI and all of Gitea, OnCalendar '{backup.etcd_schedule}' UTC (one controller uploads per run)")
+    for step in rec.of_type(COMMAND):
+        if step.name.startswith("k0s-") and step.name.endswith("-restore"):
+            lines.append(f"  {step.name:<28} restores etcd and the PKI from '{k0s.restore_from}' before "
+                         f"{step.name.removesuffix('-restore')} installs k0s (k0s.restoreFrom)")
+        elif step.name == "gitea-restore":
+            lines.append(f"  {step.name:<28} restores all of Gitea from '{gitea.restore_from}' before its seed "
+                         "Job (gitea.restoreFrom)")
+    if not lines:
+        return []
+    return ["", f"Backups (each kept {backup.retain_days} days: backup.retainDays) and restores on this up:", *lines]
+
+
+def render(rec: offline.Recording, secret_keys: list[str] = (), order: list[str] = (),
+           raw: Optional[dict] = None) -> str:
     out = [f"Offline plan of stack {rec.stack!r} — as a first `pulumi preview`: outputs unknown, "
            "no credentials, no network", ""]
     if secret_keys:
@@ -53,6 +84,7 @@ def render(rec: offline.Recording, secret_keys: list[str] = (), order: list[str]
     out += ["", f"Resources by type ({len(custom)} to create):"]
     for type_, count in sorted(Counter(r.type for r in custom).items()):
         out.append(f"  {count:>4}  {type_}")
+    out += backups(rec, raw or {})
     out += ["", "Layer dependencies (layer ← what it waits for):"]
     labels = {layer.registration.urn: layer.label for layer in layers}
     edges = graph.layer_edges(rec)
@@ -96,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     except (pulumi.RunError, stackfile.StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(rec, secret, graph.node_order(config)))
     prefix = NAMESPACE + ":"
-    todo = placeholders({k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)})
+    raw = {k[len(prefix):]: decode_value(v) for k, v in config.items() if k.startswith(prefix)}
+    print(render(rec, secret, graph.node_order(config), raw))
+    todo = placeholders(raw)
     if todo:
         print("\nDocumentation placeholders (fine offline; `pulumi up` needs your own):\n"
               + "\n".join(f"  - {item}" for item in todo))
