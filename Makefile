@@ -103,3 +103,5 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sshd:
 	@test -x /usr/sbin/sshd || { echo "installing openssh-server: tests run host scripts through an sshd on 127.0.0.1"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openssh-server >/dev/null; }
+	@command -v sqlite3 >/dev/null || { echo "installing sqlite3: the twin runs Gitea's restore init container, which loads the dump with it"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq sqlite3 >/dev/null; }

@@ -46,14 +46,15 @@ def backups(rec: offline.Recording, raw: dict) -> list[str]:
     k0s = K0sConfig.model_validate(raw.get("k0s") or {})
     gitea = GiteaConfig.model_validate(raw.get("gitea") or {})
     lines = []
-    for cron in rec.of_type("kubernetes:batch/v1:CronJob"):
+    steps = sorted(rec.of_type(COMMAND), key=lambda r: r.name)
+    for cron in sorted(rec.of_type("kubernetes:batch/v1:CronJob"), key=lambda r: r.name):
         lines.append(f"  {cron.name:<28} the GitOps repository and issued certificates, cron "
                      f"'{cron.inputs['spec']['schedule']}' ({cron.inputs['spec'].get('timeZone', 'UTC')})")
-    for step in rec.of_type(COMMAND):
+    for step in steps:
         if step.name.startswith("gitops-backup-etcd-"):
             lines.append(f"  {step.name:<28} timer on {step.name.removeprefix('gitops-backup-etcd-')}: etcd, the cluster "
                          f"PKI and all of Gitea, OnCalendar '{backup.etcd_schedule}' UTC (one controller uploads per run)")
-    for step in rec.of_type(COMMAND):
+    for step in steps:
         if step.name.startswith("k0s-") and step.name.endswith("-restore"):
             lines.append(f"  {step.name:<28} restores etcd and the PKI from '{k0s.restore_from}' before "
                          f"{step.name.removesuffix('-restore')} installs k0s (k0s.restoreFrom)")

@@ -64,3 +64,16 @@ s3_keys() {
   ! grep -q '<IsTruncated>true</IsTruncated>' "$S3_DIR/s3.body" || s3_die "more than 1000 objects under $1"
   sed 's/<Key>/\n<Key>/g' "$S3_DIR/s3.body" | sed -n 's/^<Key>\([^<]*\)<\/Key>.*/\1/p'
 }
+
+# s3_get_sealed KEY FILE SETTING: the age file KEY, decrypted with $AGE_IDENTITY (the stack's
+# identity) into FILE; nothing of it or the identity stays in $S3_DIR. SETTING (the config key that
+# asked for it) names what failed. Needs age.
+s3_get_sealed() {
+  s3_get "$1" "$S3_DIR/sealed.age" || s3_die "$3: the backup bucket holds no object $1"
+  (umask 077 && printf '%s\n' "$AGE_IDENTITY" >"$S3_DIR/identity")
+  if ! age -d -i "$S3_DIR/identity" -o "$2" "$S3_DIR/sealed.age"; then
+    rm -f "$S3_DIR/sealed.age" "$S3_DIR/identity"
+    s3_die "could not decrypt $1 with the stack's age identity (sops.ageKey): was it encrypted to another?"
+  fi
+  rm -f "$S3_DIR/sealed.age" "$S3_DIR/identity"
+}

@@ -25,6 +25,8 @@ in_pod() {  # in_pod POD COMMAND...: in Gitea's container, stdin passed on
   shift
   kubectl -n "$NAMESPACE" exec -i "$pod" -c "$CONTAINER" -- "$@"
 }
+# (the single-quoted programs run in the pod's shell, with their paths as arguments)
+# shellcheck disable=SC2016
 restored_from() { in_pod "$1" sh -c 'cat "$1" 2>/dev/null || true' sh "$state/restored-from" </dev/null; }
 
 pod="$(running_pod)" || die "cannot list Gitea's pods in $NAMESPACE (is the API up? k0s kubectl get --raw=/readyz)"
@@ -35,6 +37,7 @@ if [ -n "$before" ]; then
   finish
   exit 0
 fi
+# shellcheck disable=SC2016
 held="$(in_pod "$pod" sh -c 'ls -A "$1" 2>/dev/null | head -n 3' sh "$REPO_ROOT" </dev/null)"
 [ -z "$held" ] ||
   die "Gitea in $NAMESPACE already holds repositories ($(printf '%s' "$held" | tr '\n' ' ')in $REPO_ROOT); refusing to restore $RESTORE_FROM over them. Restore only into a new Gitea (a rebuilt cluster, or after deleting its volume), or unset gitea.restoreFrom"
@@ -48,13 +51,10 @@ if [ "$key" = latest ]; then
   key="$(s3_keys gitea/ | grep -E '^gitea/[0-9]{8}T[0-9]{6}Z\.tar\.gz\.age$' | LC_ALL=C sort | tail -n 1)" || true
   [ -n "$key" ] || die "gitea.restoreFrom is latest, but the backup bucket holds no Gitea backup (no gitea/<time>.tar.gz.age)"
 fi
-s3_get "$key" "$work/archive.age" || die "gitea.restoreFrom: the backup bucket holds no object $key"
-(umask 077 && printf '%s\n' "$AGE_IDENTITY" >"$work/identity")
-age -d -i "$work/identity" -o "$work/dump.tar.gz" "$work/archive.age" ||
-  die "could not decrypt $key with the stack's age identity (sops.ageKey): was it encrypted to another?"
-rm -f "$work/archive.age" "$work/identity"
+s3_get_sealed "$key" "$work/dump.tar.gz" gitea.restoreFrom
 
 # Staged on Gitea's own volume, beside its data (the init container moves it in).
+# shellcheck disable=SC2016
 in_pod "$pod" sh -c 'rm -rf "$1" && mkdir -p "$1/dump" && tar -xzf - -C "$1/dump" && printf "%s\n" "$2" >"$1/ready"' \
   sh "$state/restore" "$key" <"$work/dump.tar.gz" || die "could not stage $key in Gitea's volume"
 rm -f "$work/dump.tar.gz"

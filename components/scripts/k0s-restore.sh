@@ -34,11 +34,7 @@ if [ "$key" = latest ]; then
     awk -F/ '{ print $3 " " $0 }' | LC_ALL=C sort | tail -n 1 | cut -d' ' -f2)" || true
   [ -n "$key" ] || die "k0s.restoreFrom is latest, but the backup bucket holds no etcd backup (no etcd/<node>/<time>.tar.gz.age)"
 fi
-s3_get "$key" "$work/archive.age" || die "k0s.restoreFrom: the backup bucket holds no object $key"
-(umask 077 && printf '%s\n' "$AGE_IDENTITY" >"$work/identity")
-age -d -i "$work/identity" -o "$work/backup.tar.gz" "$work/archive.age" ||
-  die "could not decrypt $key with the stack's age identity (sops.ageKey): was it encrypted to another?"
-rm -f "$work/archive.age" "$work/identity"
+s3_get_sealed "$key" "$work/backup.tar.gz" k0s.restoreFrom
 mkdir -p "$ROOT/var/lib/cluster-bootstrap"
 "$staged" restore "$work/backup.tar.gz" --config-out /var/lib/cluster-bootstrap/restored-k0s.yaml >&2 ||
   die "k0s restore of $key failed"
