@@ -47,8 +47,10 @@ if [ -z "$deployment" ]; then
   log "no Gitea in namespace $GITEA_NAMESPACE yet: only etcd backed up"
   exit 0
 fi
-pod="$(kubectl -n "$GITEA_NAMESPACE" get pods -l "$GITEA_SELECTOR" --field-selector=status.phase=Running \
-  -o 'jsonpath={.items[0].metadata.name}')" || die "cannot list Gitea's pods in $GITEA_NAMESPACE"
+# (every name, one a line: a jsonpath of .items[0] fails on an empty list)
+pods="$(kubectl -n "$GITEA_NAMESPACE" get pods -l "$GITEA_SELECTOR" --field-selector=status.phase=Running \
+  -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}')" || die "cannot list Gitea's pods in $GITEA_NAMESPACE"
+pod="${pods%%$'\n'*}"
 [ -n "$pod" ] || die "Gitea is installed but no pod of it runs in $GITEA_NAMESPACE: Gitea not backed up"
 # --skip-index: the issue indexer is rebuilt from the database (and its files may be mid-write);
 # --skip-log: logs are not state. The dump goes to stdout, Gitea's log to stderr (the journal).

@@ -16,9 +16,11 @@ set -euo pipefail
 kubectl() { "$ROOT/usr/local/bin/k0s" kubectl "$@"; }
 state="$DATA/.cluster-bootstrap"
 
-running_pod() {  # the name of Gitea's running pod, or nothing
-  kubectl -n "$NAMESPACE" get pods -l "$SELECTOR" --field-selector=status.phase=Running \
-    -o 'jsonpath={.items[0].metadata.name}'
+running_pod() {  # the name of Gitea's running pod, or nothing (fails when the API does not answer)
+  local names
+  names="$(kubectl -n "$NAMESPACE" get pods -l "$SELECTOR" --field-selector=status.phase=Running \
+    -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}')" || return 1
+  printf '%s' "${names%%$'\n'*}"
 }
 in_pod() {  # in_pod POD COMMAND...: in Gitea's container, stdin passed on
   local pod="$1"

@@ -25,6 +25,7 @@ import pyrage
 import pytest
 
 from components.gitea import DATA
+from tests import charts
 from tests.conftest import raw_config
 from tests.hostrun import KUBECTL, log_lines, rendered, rendered_env
 from tests.test_backup import Bucket, enforced
@@ -273,3 +274,41 @@ def test_gitea_backed_up_whole_then_restored_into_a_rebuilt_clusters_new_gitea(r
         assert api(address, "GET", "/repos/alice/notes/branches/main", admin)["commit"]["id"] == made["head"]
     finally:
         kubelet.stop(json.loads(after_state.read_text()))
+
+
+def test_the_timer_backs_up_etcd_alone_before_gitea_exists_and_fails_when_gitea_is_down(rec, bucket, fresh_twin,
+                                                                                         fleet):
+    """Before the GitOps stage (no Gitea Deployment) a run backs up etcd and says why not Gitea;
+    with Gitea's Deployment there but no pod of it running, the run (the timer's unit) fails."""
+    twin = fresh_twin(rec)
+    controller = fleet.first_controller()
+    timer = rendered_env(rec, "gitops-backup-etcd-dev-1")
+    env = {k: timer[k] for k in ("AGE_RECIPIENT", "GITEA_NAMESPACE", "GITEA_SELECTOR", "GITEA_CONTAINER", "S3_REGION")}
+    fake = {"FAKE_KUBECONFIG": str(twin.kubeconfig), "FAKE_KUBECTL": str(KUBECTL)}
+
+    def run():
+        with enforced():
+            return fleet.run("etcd-backup.sh", controller, bucket.credentials(), NODE_NAME="cp-1",
+                             S3_URL=bucket.env["S3_URL"], **env, **fake)
+
+    early = run()
+    assert early.returncode == 0, early.stderr
+    assert "no Gitea in namespace gitea yet: only etcd backed up" in early.stderr
+    keys = [o["Key"] for o in bucket.aws("s3").list_objects_v2(Bucket=bucket.name)["Contents"]]
+    assert [k.split("/")[0] for k in keys] == ["etcd"]
+
+    # The chart's Deployment (its labels as rendered for the program's values), with no pod running.
+    (deployment,) = [o for o in charts.render(rec.named("gitea-release")) if o["kind"] == "Deployment"]
+    deployment["spec"]["replicas"] = 0
+    twin.kubectl("create", "namespace", "gitea")
+    twin.kubectl("-n", "gitea", "apply", "-f", "-", input=json.dumps(deployment))
+    down = run()
+    assert down.returncode != 0
+    assert "Gitea is installed but no pod of it runs in gitea: Gitea not backed up" in down.stderr
+    # and gitea.restoreFrom, then, has nothing to restore into
+    script, restore_env = rendered(rec, "gitea-restore")
+    with enforced():
+        nowhere = fleet.run(script, controller, {**bucket.credentials(), "AGE_IDENTITY": str(IDENTITY)},
+                            **{**restore_env, "S3_URL": bucket.env["S3_URL"]}, **fake)
+    assert nowhere.returncode != 0
+    assert "no running Gitea pod in namespace gitea (app.kubernetes.io/name=gitea," in nowhere.stderr
