@@ -18,6 +18,7 @@ from components import remote
 from stacks.config import ConfigError, validate
 from tests.conftest import raw_config, run_stack, run_with
 from tests.fleet import CONFIG, VERSION
+from tests.pins import PREVIOUS
 from tests.hostrun import MUTATING, log_lines, rendered
 from tests.test_backup import Bucket, enforced
 
@@ -65,6 +66,8 @@ def test_backup_wipe_restore_brings_back_the_same_ca_key_and_etcd_data(bucket, f
     (key,) = etcd_keys(bucket)
     assert KEY_FORM.fullmatch(key), key
     assert [p for p in save_paths(controller) if p.exists()] == []  # no plain archive left on the host
+    # the k0s that took it (what `k0s version` printed there), for the restore's minor check
+    assert bucket.aws("s3").head_object(Bucket=bucket.name, Key=key)["Metadata"] == {"k0s-version": VERSION}
 
     # Unreadable without the identity: the object is an age file, and holds neither secret in clear.
     sealed = bucket.read(key)
@@ -116,6 +119,27 @@ def test_a_named_backup_is_restored_and_a_missing_one_refused(bucket, fleet):
     assert not (fresh / "var/lib/k0s").exists()
     named = restore(fleet, fresh, bucket, key)
     assert named.returncode == 0, named.stderr
+
+
+def test_a_backup_another_k0s_minor_took_is_refused_and_restored_with_its_own(bucket, fleet):
+    """Restoring skips no minor and never goes back: the backup records its k0s, the restore
+    refuses another minor and names the way (restore with the backup's, then upgrade)."""
+    older = PREVIOUS["k0s"]
+    controller = fleet.first_controller(versions=(older,))
+    with enforced():
+        assert fleet.run("etcd-backup.sh", controller, bucket.credentials(),
+                         **backup_env(bucket, "cp-1")).returncode == 0
+    (key,) = etcd_keys(bucket)
+    fresh = fleet.host("cp-9", versions=(VERSION, older))
+    refused = restore(fleet, fresh, bucket)
+    assert refused.returncode != 0
+    assert f"{key} was taken by k0s {older}, and this stack installs {VERSION}" in refused.stderr
+    assert f"set versions.k0s to {older}" in refused.stderr
+    assert not (fresh / "var/lib/k0s").exists() and not [c for c in log_lines(fresh) if c.startswith("k0s restore")]
+    with enforced():
+        same = fleet.run("k0s-restore.sh", fresh, {**bucket.credentials(), "AGE_IDENTITY": str(IDENTITY)},
+                         RESTORE_FROM="latest", S3_URL=bucket.env["S3_URL"], S3_REGION="us-east-1", K0S_VERSION=older)
+    assert same.returncode == 0, same.stderr
 
 
 def test_latest_with_an_empty_bucket_is_refused(bucket, fleet):

@@ -26,16 +26,33 @@ s3_init() {
   (umask 077 && printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$S3_DIR/s3.curlrc")
 }
 
-# s3_request METHOD KEY [FILE]: sends FILE as the body when given. The response body is in
-# $S3_DIR/s3.body, the HTTP status in $s3_status (000: no answer). The payload is declared
-# UNSIGNED-PAYLOAD, which S3 accepts over TLS; older curl (before 8) sends no such header itself
-# and then signs a hash S3 never sees.
+# s3_request METHOD KEY [FILE [HEADER...]]: sends FILE as the body when given, with the extra
+# request HEADERs ("x-amz-meta-name: value"; curl signs a caller's headers from 7.86). The response
+# body is in $S3_DIR/s3.body, its headers in $S3_DIR/s3.headers, the HTTP status in $s3_status
+# (000: no answer). The payload is declared UNSIGNED-PAYLOAD, which S3 accepts over TLS; older curl
+# (before 8) sends no such header itself and then signs a hash S3 never sees.
 s3_request() {
   s3_method=$1 s3_key=$2
-  if [ "$#" -ge 3 ]; then set -- -T "$3"; else set --; fi
-  s3_status=$(curl -sS -o "$S3_DIR/s3.body" -w '%{http_code}' -X "$s3_method" "$@" -K "$S3_DIR/s3.curlrc" \
-    --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$S3_URL/$s3_key") || true
+  shift 2
+  if [ "$#" -ge 1 ]; then
+    s3_file=$1
+    shift
+    for s3_header in "$@"; do
+      set -- "$@" -H "$s3_header"
+      shift
+    done
+    set -- -T "$s3_file" "$@"
+  fi
+  s3_status=$(curl -sS -o "$S3_DIR/s3.body" -D "$S3_DIR/s3.headers" -w '%{http_code}' -X "$s3_method" "$@" \
+    -K "$S3_DIR/s3.curlrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    "$S3_URL/$s3_key") || true
   s3_status=${s3_status:-000}
+}
+
+# s3_meta NAME: the x-amz-meta-NAME of the last response (empty when it has none).
+s3_meta() {
+  tr -d '\r' <"$S3_DIR/s3.headers" 2>/dev/null |
+    awk -v name="x-amz-meta-$1:" 'tolower($1) == name { sub(/^[^:]*: */, ""); value = $0 } END { print value }'
 }
 
 s3_error() { sed -n 's/.*<Code>\([^<]*\)<\/Code>.*/\1/p' "$S3_DIR/s3.body" 2>/dev/null | head -n 1; }
@@ -50,9 +67,9 @@ s3_get() {
   esac
 }
 
-# s3_put KEY FILE
+# s3_put KEY FILE [HEADER...]
 s3_put() {
-  s3_request PUT "$1" "$2"
+  s3_request PUT "$@"
   [ "$s3_status" = 200 ] || s3_die "writing s3 object $1: HTTP $s3_status $(s3_error)"
 }
 

@@ -3,7 +3,8 @@
 # What the cluster-bootstrap-etcd-backup timer runs on a controller (etcd-backup-timer.sh installs
 # it): `k0s backup` (the etcd snapshot, the cluster PKI with the CA keys, k0s.yaml), encrypted with
 # age to AGE_RECIPIENT before it leaves the host, uploaded to etcd/<node>/<UTC time>.tar.gz.age in
-# the backup bucket; the local archive is removed whatever happens. Then, with GITEA_NAMESPACE,
+# the backup bucket (its metadata k0s-version: the k0s that took it); the local archive is removed
+# whatever happens. Then, with GITEA_NAMESPACE,
 # all of Gitea: `gitea dump` run in Gitea's container, streamed through age on this host (nothing
 # unencrypted is written anywhere) to gitea/<UTC time>.tar.gz.age. Any failure fails the unit.
 # One controller uploads per run: the etcd member whose name sorts first (every controller asks
@@ -35,7 +36,9 @@ age -r "$AGE_RECIPIENT" -o "$work/archive.age" "$1" || die "could not encrypt th
 rm -rf "$work/plain"  # nothing unencrypted stays on disk
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 key="etcd/$NODE_NAME/$stamp.tar.gz.age"
-s3_put "$key" "$work/archive.age"
+# the k0s that took it, as object metadata: a restore refuses another minor (k0s-restore.sh)
+version="$("$bin" version)" || die "cannot read this controller's k0s version"
+s3_put "$key" "$work/archive.age" "x-amz-meta-k0s-version: $version"
 log "uploaded $key"
 rm -f "$work/archive.age"
 

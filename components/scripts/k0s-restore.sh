@@ -4,7 +4,8 @@
 # is installed there (k0s-node.sh then starts the restored etcd: it has data, so it joins nothing).
 # RESTORE_FROM is `latest` (the newest etcd/*/<time>.tar.gz.age in the bucket) or an object key.
 # One-shot: once restored, the object's key is recorded and later runs change nothing; a host that
-# already runs k0s, or holds etcd data, refuses (restoring over a cluster would replace it).
+# already runs k0s, or holds etcd data, refuses (restoring over a cluster would replace it); a
+# backup another k0s minor took is refused.
 # Env: RESTORE_FROM, K0S_VERSION, S3_URL, S3_REGION.
 # Secret, from stdin: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AGE_IDENTITY (AGE-SECRET-KEY-1…).
 set -euo pipefail
@@ -35,6 +36,16 @@ if [ "$key" = latest ]; then
   [ -n "$key" ] || die "k0s.restoreFrom is latest, but the backup bucket holds no etcd backup (no etcd/<node>/<time>.tar.gz.age)"
 fi
 s3_get_sealed "$key" "$work/backup.tar.gz" k0s.restoreFrom
+# Restore with the k0s minor that took the backup: a newer one would skip the minors' storage
+# migrations (k0s and Kubernetes upgrade one minor at a time), an older one would downgrade etcd's
+# data. The backup program records its k0s as the object's metadata.
+minor() { printf '%s' "$1" | sed -n 's/^v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p'; }
+taken="$(s3_meta k0s-version)"
+if [ -z "$taken" ]; then
+  log "warning: $key records no k0s version; restoring it with k0s $K0S_VERSION, which must be of the minor that took it"
+elif [ "$(minor "$taken")" != "$(minor "$K0S_VERSION")" ]; then
+  die "k0s.restoreFrom: $key was taken by k0s $taken, and this stack installs $K0S_VERSION: restore with the minor that took it (set versions.k0s to $taken for the rebuild, then upgrade one minor at a time: docs/versions.md), or name a backup taken by $(minor "$K0S_VERSION")"
+fi
 mkdir -p "$ROOT/var/lib/cluster-bootstrap"
 "$staged" restore "$work/backup.tar.gz" --config-out /var/lib/cluster-bootstrap/restored-k0s.yaml >&2 ||
   die "k0s restore of $key failed"
