@@ -6,7 +6,8 @@
 # the backup bucket (its metadata k0s-version: the k0s that took it); the local archive is removed
 # whatever happens. Then, with GITEA_NAMESPACE,
 # all of Gitea: `gitea dump` run in Gitea's container, streamed through age on this host (nothing
-# unencrypted is written anywhere) to gitea/<UTC time>.tar.gz.age. Any failure fails the unit.
+# unencrypted is written anywhere) to gitea/<UTC time>.tar.gz.age (its metadata gitea-version: the
+# Gitea that dumped it). Any failure fails the unit.
 # One controller uploads per run: the etcd member whose name sorts first (every controller asks
 # etcd, which answers alike on each while it has quorum); the others log that and succeed.
 # Env: NODE_NAME, AGE_RECIPIENT, S3_URL, S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
@@ -65,6 +66,9 @@ statuses=("${PIPESTATUS[@]}")
 set -e
 [ "${statuses[0]}" = 0 ] || die "gitea dump in $GITEA_NAMESPACE/$pod failed (exit ${statuses[0]}): nothing uploaded"
 [ "${statuses[1]}" = 0 ] || die "could not encrypt Gitea's dump"
+# the Gitea that dumped it, as object metadata: a restore refuses a newer one (gitea-restore.sh)
+gitea_version="$(kubectl -n "$GITEA_NAMESPACE" exec "$pod" -c "$GITEA_CONTAINER" -- gitea --version </dev/null |
+  awk 'tolower($1) == "gitea" && $2 == "version" { print $3 }')" || die "cannot read Gitea's version in $pod"
 key="gitea/$stamp.tar.gz.age"
-s3_put "$key" "$work/gitea.age"
+s3_put "$key" "$work/gitea.age" "x-amz-meta-gitea-version: $gitea_version"
 log "uploaded $key ($(wc -c <"$work/gitea.age" | tr -d ' ') bytes)"

@@ -7,7 +7,8 @@
 # streamed into the Gitea pod's volume; the pod is then recreated and its first init container
 # (gitea-restore-init.sh) swaps the dump in while Gitea is stopped.
 # One-shot: the volume records what it was restored from, and later runs change nothing; a Gitea
-# that already holds repositories refuses (restoring would replace them).
+# that already holds repositories refuses (restoring would replace them), and so does a Gitea older
+# than the one that dumped it.
 # Env: RESTORE_FROM (latest, or an object key gitea/<time>.tar.gz.age), NAMESPACE, SELECTOR (the
 # pod's labels), CONTAINER, DATA (the volume's mount path), REPO_ROOT, S3_URL, S3_REGION.
 # Secret, from stdin: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AGE_IDENTITY.
@@ -54,6 +55,13 @@ if [ "$key" = latest ]; then
   [ -n "$key" ] || die "gitea.restoreFrom is latest, but the backup bucket holds no Gitea backup (no gitea/<time>.tar.gz.age)"
 fi
 s3_get_sealed "$key" "$work/dump.tar.gz" gitea.restoreFrom
+# Gitea migrates an older database forward on start, and cannot take a newer one back.
+dumped="$(s3_meta gitea-version)"
+running="$(in_pod "$pod" gitea --version </dev/null | awk 'tolower($1) == "gitea" && $2 == "version" { print $3 }')" ||
+  die "cannot read the running Gitea's version"
+if [ -n "$dumped" ] && version_lt "$running" "$dumped"; then
+  die "gitea.restoreFrom: $key was dumped by Gitea $dumped, newer than this stack's Gitea $running, which cannot read its database: set versions.giteaApp to $dumped or later, or name an older backup"
+fi
 
 # Staged on Gitea's own volume, beside its data (the init container moves it in).
 # shellcheck disable=SC2016

@@ -51,7 +51,7 @@ k0s_arch() {
   esac
 }
 
-# version_lt A B — true when k0s version A is older than B (v1.34.2+k0s.0 < v1.34.10+k0s.0).
+# version_lt A B — true when version A is older than B (k0s: v1.34.2+k0s.0 < v1.34.10+k0s.0; Gitea).
 version_lt() {
   [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
 }

@@ -193,6 +193,9 @@ def test_gitea_backed_up_whole_then_restored_into_a_rebuilt_clusters_new_gitea(r
     (dump_key,) = [k for k in keys if k.startswith("gitea/")]
     (etcd_key,) = [k for k in keys if k.startswith("etcd/")]
     assert KEY_FORM.fullmatch(dump_key) and dump_key.split("/")[-1] == etcd_key.split("/")[-1]
+    # the Gitea that dumped it, for the restore's version check
+    assert bucket.aws("s3").head_object(Bucket=bucket.name, Key=dump_key)["Metadata"] == {
+        "gitea-version": gitea.version()}
     assert f"uploaded {dump_key}" in done.stderr
 
     # Sealed to the stack's age recipient: nothing readable without its identity.
@@ -228,6 +231,17 @@ def test_gitea_backed_up_whole_then_restored_into_a_rebuilt_clusters_new_gitea(r
 
         missing = restore(RESTORE_FROM="gitea/20200101T000000Z.tar.gz.age")
         assert missing.returncode != 0 and "the backup bucket holds no object gitea/20200101T000000Z" in missing.stderr
+
+        # A dump a newer Gitea made is refused before anything is staged.
+        newer = "gitea/20261127T030000Z.tar.gz.age"
+        bucket.aws("s3").copy_object(Bucket=bucket.name, Key=newer, CopySource={"Bucket": bucket.name, "Key": dump_key},
+                                     Metadata={"gitea-version": "99.0.0"}, MetadataDirective="REPLACE")
+        refused_newer = restore(RESTORE_FROM=newer)
+        assert refused_newer.returncode != 0
+        assert f"{newer} was dumped by Gitea 99.0.0, newer than this stack's Gitea {gitea.version()}" in \
+            refused_newer.stderr
+        assert not (pods / "gitea-b" / "data" / ".cluster-bootstrap").exists()
+        bucket.aws("s3").delete_object(Bucket=bucket.name, Key=newer)
 
         restored = restore()
         assert restored.returncode == 0, restored.stderr
