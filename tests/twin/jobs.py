@@ -71,3 +71,10 @@ def run(rec, job_name: str, work: Path, prefix: list[str], overrides: Optional[M
             env[key] = str(work / env[key].strip("/"))
     env.update(overrides or {})
     return subprocess.run([*prefix, *command], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def seed(rec, work: Path, resolving: list[str], bucket, **overrides: str) -> subprocess.CompletedProcess:
+    """The program's seed Job against the twin's Gitea (`resolving`: the in-cluster names resolve
+    to it), its bucket's URL moto's; the rest of its S3 settings, credentials included unless
+    overridden, the Job's own."""
+    return run(rec, "gitea-seed", work, resolving, {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **overrides})

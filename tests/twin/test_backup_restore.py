@@ -64,8 +64,7 @@ def backup(rec, running, work: Path, bucket: Bucket, kube: dict) -> subprocess.C
 
 
 def seed(rec, running, work: Path, bucket: Bucket) -> subprocess.CompletedProcess:
-    return jobs.run(rec, "gitea-seed", work, running.resolving,
-                    {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **bucket.credentials()})
+    return jobs.seed(rec, work, running.resolving, bucket, **bucket.credentials())
 
 
 def refs(running, env) -> dict[str, str]:

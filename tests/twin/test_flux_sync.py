@@ -98,8 +98,7 @@ def world(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         bucket = Bucket(stack.enter_context(moto_server()), rec)
         server = stack.enter_context(gitea.running(rec, root / "gitea"))
-        seeded = jobs.run(rec, "gitea-seed", root / "seed", server.resolving,
-                          {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **bucket.credentials()})
+        seeded = jobs.seed(rec, root / "seed", server.resolving, bucket, **bucket.credentials())
         assert seeded.returncode == 0, seeded.stderr
         env = jobs.environment(rec, rec.named("gitea-seed"))
         head = user_adds_an_encrypted_secret(server, env, root / "work")

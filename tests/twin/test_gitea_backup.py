@@ -173,9 +173,8 @@ def test_gitea_backed_up_whole_then_restored_into_a_rebuilt_clusters_new_gitea(r
     try:
         resolving = names.resolving({gitea.HTTP_HOST: before["address"], gitea.SSH_HOST: before["address"]},
                                     tmp_path / "names-a")
-        seeded = jobs.run(rec, "gitea-seed", tmp_path / "seed-a", resolving, {
-            "WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], "GITEA_PASSWORD": OLD_PASSWORD,
-            **bucket.credentials()})
+        seeded = jobs.seed(rec, tmp_path / "seed-a", resolving, bucket, GITEA_PASSWORD=OLD_PASSWORD,
+                           **bucket.credentials())
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
         made = fill(before["address"], (user, OLD_PASSWORD), tmp_path)
 
@@ -270,8 +269,7 @@ def test_gitea_backed_up_whole_then_restored_into_a_rebuilt_clusters_new_gitea(r
 
         # The seed Job (which runs next) finds the repository's history and pushes nothing.
         resolving = names.resolving({gitea.HTTP_HOST: address, gitea.SSH_HOST: address}, tmp_path / "names-b")
-        seeded = jobs.run(rec, "gitea-seed", tmp_path / "seed-b", resolving,
-                          {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **bucket.credentials()})
+        seeded = jobs.seed(rec, tmp_path / "seed-b", resolving, bucket, **bucket.credentials())
         assert seeded.returncode == 0 and "repository has history: left as it is" in seeded.stdout, seeded.stdout
 
         # gitea.restoreFrom still set: the next `pulumi up` changes nothing.

@@ -36,10 +36,8 @@ def bucket(aws):
 
 
 def seed(server, work: Path, bucket, **overrides) -> subprocess.CompletedProcess:
-    """The seed Job; its bucket's URL is moto's (the rest of its S3 settings are the Job's own)."""
     rec, running = server
-    return jobs.run(rec, "gitea-seed", work, running.resolving,
-                    {"WAIT_SECONDS": "30", "S3_URL": bucket.env["S3_URL"], **overrides})
+    return jobs.seed(rec, work, running.resolving, bucket, **overrides)
 
 
 def job_env(rec) -> dict[str, str]:
