@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build Gitea for the twin from the wrapper module tests/twin/gitea-module (code.gitea.io/gitea at
-# the version tests/twin/gitea.py names: versions.giteaApp, or the nearest the Go module proxy
-# serves; its go.mod's replace lines copied into the wrapper) with SQLite, into
+# the version tests/twin/gitea.py names: versions.giteaApp; its go.mod's replace and exclude lines
+# copied into the wrapper) with SQLite, into
 # ${XDG_CACHE_HOME:-~/.cache}/cluster-bootstrap/twin/gitea-v<version>, with its locales and templates
 # from the module (no bindata; the API and git transport need no web assets). A second run with the same module does nothing. Without Go, a C
 # compiler or the proxy it prints one line and exits 0: the Gitea tests then skip, naming it.

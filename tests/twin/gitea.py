@@ -1,9 +1,9 @@
 """A real Gitea for the twin: the binary `make twin` builds from code.gitea.io/gitea (at
-versions.giteaApp, or the nearest version the Go module proxy serves: the tests name it), run with
-the configuration the pinned chart renders for the program's values (its `gitea-inline-config`
-Secret, paths moved into a temporary directory), the admin account of the program's `gitea-admin`
-Secret and the SSH host key of its `gitea-ssh-host-key` Secret, on a loopback address of its own
-that the program's in-cluster names resolve to for the processes that use them (tests/twin/names.py)."""
+versions.giteaApp, the release the program's pods run: the tests name it), run with the
+configuration the pinned chart renders for the program's values (its `gitea-inline-config` Secret,
+paths moved into a temporary directory), the admin account of the program's `gitea-admin` Secret
+and the SSH host key of its `gitea-ssh-host-key` Secret, on a loopback address of its own that the
+program's in-cluster names resolve to for the processes that use them (tests/twin/names.py)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,9 @@ class Missing(Exception):
     """The Gitea binary was not built (no Go, or the proxy refused the module)."""
 
 
-# versions.giteaApp → the version the Go module proxy serves nearest to it (code.gitea.io/gitea is
-# served at v1.26.0 and v1.27.3 only; the API and git transport the seed uses are the same)
-SERVED = {"1.25.5": "1.26.0"}
-
-
 def version() -> str:
-    return SERVED.get(VERSIONS["giteaApp"], VERSIONS["giteaApp"])
+    """The Gitea release the twin builds and runs: the one the program's pods run (versions.giteaApp)."""
+    return VERSIONS["giteaApp"]
 
 
 def build_dir() -> Path:
@@ -230,7 +226,7 @@ def as_user(pod_user: bool) -> list[str]:
 
 def environment(pod_root: Optional[Path] = None) -> dict[str, str]:
     """As root (the twin's own Gitea): Gitea refuses to run as root unless told that is meant
-    (modules/setting/setting.go loadRunModeFrom at v1.26.0), and says so on stdout. As the pod's
+    (modules/setting/setting.go loadRunModeFrom at v1.25.5), and says so on stdout. As the pod's
     user (`pod_root`: its directory), what the image gives it."""
     if pod_root is not None:
         return {"PATH": "/usr/bin:/bin", "HOME": str(pod_root / "home"), "USER": pod_user_name()}
