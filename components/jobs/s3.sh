@@ -86,6 +86,7 @@ s3_keys() {
 # identity) into FILE; nothing of it or the identity stays in $S3_DIR. SETTING (the config key that
 # asked for it) names what failed. Needs age.
 s3_get_sealed() {
+  command -v age >/dev/null 2>&1 || s3_die "age is not installed (apt-get install age; dnf install age)"
   s3_get "$1" "$S3_DIR/sealed.age" || s3_die "$3: the backup bucket holds no object $1"
   (umask 077 && printf '%s\n' "$AGE_IDENTITY" >"$S3_DIR/identity")
   if ! age -d -i "$S3_DIR/identity" -o "$2" "$S3_DIR/sealed.age"; then

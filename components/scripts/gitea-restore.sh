@@ -44,7 +44,6 @@ fi
 held="$(in_pod "$pod" sh -c 'ls -A "$1" 2>/dev/null | head -n 3' sh "$REPO_ROOT" </dev/null)"
 [ -z "$held" ] ||
   die "Gitea in $NAMESPACE already holds repositories ($(printf '%s' "$held" | tr '\n' ' ')in $REPO_ROOT); refusing to restore $RESTORE_FROM over them. Restore only into a new Gitea (a rebuilt cluster, or after deleting its volume), or unset gitea.restoreFrom"
-command -v age >/dev/null 2>&1 || die "age is not installed (apt-get install age; dnf install age)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -23,7 +23,6 @@ if [ -e "$ROOT/var/lib/k0s/etcd/member" ] || [ -e "$ROOT/etc/systemd/system/k0sc
   die "this host already runs a k0s cluster (etcd data in /var/lib/k0s/etcd, or k0scontroller installed); refusing to restore $RESTORE_FROM over it. Restore only onto a fresh or reset host (pulumi destroy, or k0s reset), or unset k0s.restoreFrom"
 fi
 [ -x "$staged" ] || die "k0s $K0S_VERSION is not staged at ${staged#"$ROOT"}; run the Node layer first"
-command -v age >/dev/null 2>&1 || die "age is not installed (apt-get install age; dnf install age)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

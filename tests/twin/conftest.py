@@ -66,3 +66,14 @@ def fresh_twin(tmp_path):
     with contextlib.ExitStack() as stack:
         count = iter(range(100))
         yield lambda rec: _running(stack, tmp_path / f"twin-{next(count)}", rec)
+
+
+@pytest.fixture
+def gitea_built() -> None:
+    """Skips, naming why, where the twin's Gitea was not built or its names cannot resolve."""
+    from tests.twin import gitea
+
+    try:
+        gitea.binary()
+    except gitea.Missing as missing:
+        pytest.skip(f"twin: {missing}")

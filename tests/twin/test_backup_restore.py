@@ -20,11 +20,7 @@ SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields",
 
 
 @pytest.fixture
-def rec():
-    try:
-        gitea.binary()
-    except gitea.Missing as missing:
-        pytest.skip(f"twin: {missing}")
+def rec(gitea_built):
     return record("dev")
 
 

@@ -39,11 +39,7 @@ OLD_PASSWORD = "the-lost-stacks-admin-password"  # the admin's password in the b
 
 
 @pytest.fixture
-def rec():
-    try:
-        gitea.binary()
-    except gitea.Missing as missing:
-        pytest.skip(f"twin: {missing}")
+def rec(gitea_built):
     raw = raw_config("dev")
     return record("dev", secret=["sops"], gitea={**raw.get("gitea", {}), "restoreFrom": "latest"},
                   sops={"ageKey": str(IDENTITY)})

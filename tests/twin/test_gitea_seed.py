@@ -16,11 +16,7 @@ from tests.twin.recording import record
 
 
 @pytest.fixture
-def server(tmp_path):
-    try:
-        gitea.binary()
-    except gitea.Missing as missing:
-        pytest.skip(f"twin: {missing}")
+def server(tmp_path, gitea_built):
     rec = record("dev")
     with gitea.running(rec, tmp_path / "gitea") as running:
         print(f"twin: Gitea {running.version} (versions.giteaApp {gitea.VERSIONS['giteaApp']})")
