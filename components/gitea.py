@@ -221,7 +221,8 @@ class Gitea(pulumi.ComponentResource):
         if args.backup is not None:
             restore_init.append(k8s.core.v1.ConfigMap(
                 f"{name}-restore-init",
-                metadata={"name": RESTORE_INIT_CONFIG, "namespace": ns, "labels": SEED_LABELS},
+                metadata={"name": RESTORE_INIT_CONFIG, "namespace": ns,
+                          "labels": {**SEED_LABELS, "app.kubernetes.io/name": RESTORE_INIT_CONFIG}},
                 data={RESTORE_INIT_SCRIPT.name: shell.assemble(RESTORE_INIT_SCRIPT)},
                 opts=in_cluster,
             ))
