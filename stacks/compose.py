@@ -102,6 +102,10 @@ def build(cfg: StackConfig) -> Cluster:
             domain=cfg.domain, region=aws_region, retain_days=cfg.backup.retain_days,
             protect=protect or cfg.backup.keep_bucket))
 
+    # What the backups are encrypted to, as the restore steps are given it (a restoreFrom without
+    # sops.ageKey is refused by validation).
+    age_identity = pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip()) if cfg.sops.age_key else None
+
     # Stage 1 — hosts: first the k0s each host runs, checked against the pin (read-only); then
     # each host prepared, trusting the CA, with k0s staged; in parallel.
     version_check = K0sVersionCheck(
@@ -160,9 +164,8 @@ def build(cfg: StackConfig) -> Cluster:
             # expiry, as this stack's last outputs record it: any other run changes nothing.
             kubeconfig_renewal=renewal.previous_record().apply(lambda p: renewal.key(p, renewal.now())),
             hosts_gone=cfg.hosts_gone,
-            restore=Restore(source=cfg.k0s.restore_from, access=bucket.access,
-                            age_identity=pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip()))
-            if cfg.k0s.restore_from and bucket and cfg.sops.age_key else None,
+            restore=Restore(source=cfg.k0s.restore_from, access=bucket.access, age_identity=age_identity)
+            if cfg.k0s.restore_from and bucket and age_identity else None,
         ),
     )
 
@@ -267,9 +270,8 @@ def build(cfg: StackConfig) -> Cluster:
             # why: Helm waits for Gitea's volume to be bound through the storage layer's class
             storage_ready=storage_layer,
             backup=bucket.access if bucket else None,
-            restore=GiteaRestore(source=cfg.gitea.restore_from, admin_host=k0s.admin_host,
-                                 age_identity=pulumi.Output.secret(cfg.sops.age_key.get_secret_value().strip()))
-            if cfg.gitea.restore_from and bucket and cfg.sops.age_key else None,
+            restore=GiteaRestore(source=cfg.gitea.restore_from, admin_host=k0s.admin_host, age_identity=age_identity)
+            if cfg.gitea.restore_from and bucket and age_identity else None,
         ),
         # why: stage order: Gitea's pods need the pod network, its volume the storage layer
         # (children repeat it)

@@ -197,10 +197,10 @@ class BackupConfig(_Model):
     schedule: Annotated[str, AfterValidator(v.cron_schedule)] = Field(
         "23 */6 * * *", description="When the in-cluster backup CronJob runs (cron, UTC).")
     retain_days: int = Field(30, ge=1, le=3650, description="Days S3 keeps a replaced backup's older versions, "
-                             "and each etcd backup (etcd/…) before it expires.")
+                             "and each etcd and Gitea backup (etcd/…, gitea/…) before it expires.")
     etcd_schedule: Annotated[str, AfterValidator(v.on_calendar)] = Field(
-        "*-*-* 03:00:00", description="When each controller's systemd timer backs up etcd and the cluster PKI, "
-        "encrypted to the stack's age recipient (systemd OnCalendar, UTC; one controller uploads per run).")
+        "*-*-* 03:00:00", description="When each controller's systemd timer backs up etcd, the cluster PKI and all "
+        "of Gitea, encrypted to the stack's age recipient (systemd OnCalendar, UTC; one controller uploads per run).")
     keep_bucket: bool = Field(
         False, description="Protect the bucket even in a throwaway stack (prod protects it anyway): it survives "
         "`pulumi destroy --exclude-protected`, and the rebuilt cluster restores from it.")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install (or, ACTION=remove, take away) the systemd timer that backs up etcd and the cluster PKI
-# from this controller on SCHEDULE (OnCalendar, UTC): etcd-backup.sh, delivered as PROGRAM_B64.
+# Install (or, ACTION=remove, take away) the systemd timer that backs up etcd, the cluster PKI and
+# Gitea from this controller on SCHEDULE (OnCalendar, UTC): etcd-backup.sh, delivered as PROGRAM_B64.
 # Env: NODE_NAME, SCHEDULE, AGE_RECIPIENT, S3_URL, S3_REGION, PROGRAM_B64, ACTION (install | remove);
 # GITEA_NAMESPACE, GITEA_SELECTOR, GITEA_CONTAINER (Gitea's pods, which the program also dumps).
 # Secret, from stdin: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (kept in a root-only EnvironmentFile).

@@ -38,12 +38,12 @@ s3_get_sealed "$key" "$work/backup.tar.gz" k0s.restoreFrom
 # Restore with the k0s minor that took the backup: a newer one would skip the minors' storage
 # migrations (k0s and Kubernetes upgrade one minor at a time), an older one would downgrade etcd's
 # data. The backup program records its k0s as the object's metadata.
-minor() { printf '%s' "$1" | sed -n 's/^v\{0,1\}\([0-9]*\.[0-9]*\)\..*/\1/p'; }
 taken="$(s3_meta k0s-version)"
+read -r want_major want_minor <<<"$(minor_of "$K0S_VERSION")"
 if [ -z "$taken" ]; then
   log "warning: $key records no k0s version; restoring it with k0s $K0S_VERSION, which must be of the minor that took it"
-elif [ "$(minor "$taken")" != "$(minor "$K0S_VERSION")" ]; then
-  die "k0s.restoreFrom: $key was taken by k0s $taken, and this stack installs $K0S_VERSION: restore with the minor that took it (set versions.k0s to $taken for the rebuild, then upgrade one minor at a time: docs/versions.md), or name a backup taken by $(minor "$K0S_VERSION")"
+elif [ "$(minor_of "$taken")" != "$want_major $want_minor" ]; then
+  die "k0s.restoreFrom: $key was taken by k0s $taken, and this stack installs $K0S_VERSION: restore with the minor that took it (set versions.k0s to $taken for the rebuild, then upgrade one minor at a time: docs/versions.md), or name a backup taken by $want_major.$want_minor"
 fi
 mkdir -p "$ROOT/var/lib/cluster-bootstrap"
 "$staged" restore "$work/backup.tar.gz" --config-out /var/lib/cluster-bootstrap/restored-k0s.yaml >&2 ||

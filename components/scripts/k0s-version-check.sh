@@ -16,8 +16,6 @@ if [ -z "$running" ]; then
   exit 0
 fi
 
-# minor_of VERSION: "1 35" of v1.35.7+k0s.0
-minor_of() { local v="${1#v}"; v="${v%%+*}"; echo "${v%%.*} $(echo "$v" | cut -d. -f2)"; }
 read -r have_major have_minor <<<"$(minor_of "$running")"
 read -r want_major want_minor <<<"$(minor_of "$K0S_VERSION")"
 

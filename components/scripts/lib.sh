@@ -51,6 +51,9 @@ k0s_arch() {
   esac
 }
 
+# minor_of VERSION — "1 35" of v1.35.7+k0s.0, of v1.20.0 and of 1.20.0: major and minor.
+minor_of() { local v="${1#v}"; v="${v%%+*}"; echo "${v%%.*} $(echo "$v" | cut -d. -f2)"; }
+
 # version_lt A B — true when version A is older than B (k0s: v1.34.2+k0s.0 < v1.34.10+k0s.0; Gitea).
 version_lt() {
   [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]

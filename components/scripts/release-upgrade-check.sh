@@ -24,8 +24,6 @@ case "$running" in
   v[0-9]* | [0-9]*) ;;
   *) die "$COMPONENT runs image $image, whose tag names no version; check it by hand before moving to $VERSION" ;;
 esac
-# minor_of VERSION: "1 20" of v1.20.0 or 1.20.0
-minor_of() { local v="${1#v}"; echo "${v%%.*} $(echo "$v" | cut -d. -f2)"; }
 read -r have_major have_minor <<<"$(minor_of "$running")"
 read -r want_major want_minor <<<"$(minor_of "$VERSION")"
 if [ "$want_major" != "$have_major" ] || [ "$want_minor" -lt "$have_minor" ]; then
