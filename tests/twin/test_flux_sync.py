@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stacks.config import GITOPS_DIR
 from tests import charts, crds
 from tests.pins import VERSIONS
 from tests.twin import cluster, controlplane, flux, gitea, jobs
@@ -210,7 +211,9 @@ def test_an_age_identity_the_repository_was_not_encrypted_to_cannot_decrypt(worl
 
 
 def test_a_flux_path_the_seed_content_lacks_is_refused(world):
-    case(world, "case-path", path="./clusters/staging")
+    # a cluster directory gitops/ does not hold (a user's `make stack` may have added any name)
+    absent = next(f"missing-{i}" for i in range(100) if not (GITOPS_DIR / "clusters" / f"missing-{i}").exists())
+    case(world, "case-path", path=f"./clusters/{absent}")
     wait_condition(world["twin"], "gitrepository", "case-path", "flux-system", "True")
     failed = wait_condition(world["twin"], "kustomization", "case-path", "flux-system", "False")
     assert "path not found" in message(failed) or "no such file" in message(failed), message(failed)
